@@ -1,0 +1,297 @@
+"""The command line: the TUI by default; run, resume, presets, export and the science commands.
+
+Headless commands never import textual (the TUI is imported lazily), so `ibtui run` starts fast,
+and every bad input becomes one sentence on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ibtui.core.errors import IbtuiError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="ibtui: watch the information plane of neural networks, live in the terminal.",
+)
+err_console = Console(stderr=True)
+out_console = Console()
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# -- options shared by `run` and `tui` -----------------------------------------------------------
+
+PresetOpt = Annotated[str, typer.Option("--preset", "-p", help="Preset name (see `ibtui presets`) or a path to a .toml config.")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs.")]
+ActivationOpt = Annotated[str | None, typer.Option(help="tanh, relu, sigmoid, softsign, softplus, elu, gelu, linear, hard-tanh.")]
+HiddenOpt = Annotated[str | None, typer.Option(help="Hidden layer widths, comma-separated, e.g. 10,7,5,4,3.")]
+L2Opt = Annotated[float | None, typer.Option("--l2", help="L2 factor: loss += l2 * sum of squared weights.")]
+DropoutOpt = Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer while training.")]
+NoiseOpt = Annotated[float | None, typer.Option("--noise-variance", help="KDE noise variance sigma^2.")]
+EstimatorOpt = Annotated[list[str] | None, typer.Option("--estimator", help="kde_upper, kde_lower, binning, adaptive (repeatable).")]
+BinSizeOpt = Annotated[float | None, typer.Option(help="Binning: bin size (Saxe: 0.07).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (the first seed of an ensemble).")]
+SeedsOpt = Annotated[int | None, typer.Option(help="Number of seeds trained at once as one batched model.")]
+LrOpt = Annotated[float | None, typer.Option(help="Learning rate.")]
+BatchOpt = Annotated[int | None, typer.Option(help="Minibatch size (0: full batch).")]
+DatasetOpt = Annotated[str | None, typer.Option(help="tishby, pokemon or csv.")]
+CsvOpt = Annotated[Path | None, typer.Option("--data-csv", help="CSV file: the Kaggle 300k.csv for pokemon, or any CSV for csv.")]
+FeaturesOpt = Annotated[str | None, typer.Option(help="csv: feature columns, comma-separated.")]
+LabelOpt = Annotated[str | None, typer.Option(help="csv: the label column.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda.")]
+SaveActOpt = Annotated[bool | None, typer.Option("--save-activations/--no-save-activations", help="Keep every snapshot's activations for `ibtui estimate`.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="The run directory (default: runs/<preset>-<date-time>).")]
+
+
+def _split_list(text: str | None, convert=str) -> tuple | None:
+    if text is None:
+        return None
+    try:
+        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise IbtuiError(f"'{text}' is not a comma-separated list of {convert.__name__} values") from None
+
+
+def build_config(
+    preset: str,
+    *,
+    epochs=None, activation=None, hidden=None, l2=None, dropout=None, noise_variance=None,
+    estimator=None, bin_size=None, seed=None, seeds=None, lr=None, batch_size=None, dataset=None,
+    data_csv=None, features=None, label=None, device=None, save_activations=None,
+):
+    """A preset with the command line's options on top; validated, so errors come before any work."""
+    from ibtui.core.presets import load_preset
+
+    config = load_preset(preset)
+    return config.with_overrides(
+        {
+            "train.epochs": epochs,
+            "model.activation": activation,
+            "model.hidden": _split_list(hidden, int),
+            "train.l2": l2,
+            "model.dropout": dropout,
+            "info.noise_variance": noise_variance,
+            "info.estimators": tuple(estimator) if estimator else None,
+            "info.bin_size": bin_size,
+            "train.seed": seed,
+            "train.seeds": seeds,
+            "train.lr": lr,
+            "train.batch_size": batch_size,
+            "data.name": dataset,
+            "data.csv": str(data_csv) if data_csv else None,
+            "data.features": _split_list(features),
+            "data.label": label,
+            "train.device": device,
+            "info.save_activations": save_activations,
+        }
+    )
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    err_console.print(f"ibtui: {message}", style="bold red", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+class StopOnSigint:
+    """First Ctrl-C: ask the engine to stop at the next step and save; a second one aborts."""
+
+    def __init__(self, control) -> None:
+        self.control = control
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.control.stop_requested:
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+        self.control.request_stop()
+        err_console.print("\nStopping at the next step and saving (Ctrl-C again to abort)...")
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _run_headless(trainer, store, quiet: bool = False) -> None:
+    """Drive a prepared run with a progress bar, export its PNGs, and exit as the outcome says."""
+    from ibtui.core.runner import execute
+    from ibtui.core.train import RunControl
+    from ibtui.progress import ConsoleProgress
+
+    control = RunControl()
+    with StopOnSigint(control), ConsoleProgress(err_console, quiet=quiet) as progress:
+        outcome = execute(trainer, store, [progress.handle], control)
+    figures = _export(outcome.run_dir)
+    for figure in figures:
+        err_console.print(f"wrote {figure}", highlight=False)
+    if outcome.status == "interrupted":
+        err_console.print(f"Interrupted at epoch {outcome.epoch}; continue with: ibtui resume {outcome.run_dir}", highlight=False)
+        out_console.print(str(outcome.run_dir), highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if outcome.status == "failed":
+        out_console.print(str(outcome.run_dir), highlight=False)
+        fail(f"the run failed: {outcome.reason} (everything measured so far is in {outcome.run_dir})")
+    out_console.print(str(outcome.run_dir), highlight=False)
+
+
+def _export(run_dir: Path) -> list[Path]:
+    from ibtui.export.png import export_run
+
+    return export_run(run_dir)
+
+
+@app.command()
+def run(
+    preset: PresetOpt = "tanh",
+    epochs: EpochsOpt = None,
+    activation: ActivationOpt = None,
+    hidden: HiddenOpt = None,
+    l2: L2Opt = None,
+    dropout: DropoutOpt = None,
+    noise_variance: NoiseOpt = None,
+    estimator: EstimatorOpt = None,
+    bin_size: BinSizeOpt = None,
+    seed: SeedOpt = None,
+    seeds: SeedsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    dataset: DatasetOpt = None,
+    data_csv: CsvOpt = None,
+    features: FeaturesOpt = None,
+    label: LabelOpt = None,
+    device: DeviceOpt = None,
+    save_activations: SaveActOpt = None,
+    out: OutOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train headless with a live progress bar; write the run directory and its PNGs."""
+    from ibtui.core.runner import default_run_dir, prepare_run
+
+    config = build_config(
+        preset, epochs=epochs, activation=activation, hidden=hidden, l2=l2, dropout=dropout,
+        noise_variance=noise_variance, estimator=estimator, bin_size=bin_size, seed=seed, seeds=seeds,
+        lr=lr, batch_size=batch_size, dataset=dataset, data_csv=data_csv, features=features, label=label,
+        device=device, save_activations=save_activations,
+    )
+    trainer, store = prepare_run(config, out or default_run_dir(config))
+    _run_headless(trainer, store, quiet)
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory left by an interrupted run.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Continue an interrupted run from its last checkpoint to its configured epoch count."""
+    from ibtui.core.runner import prepare_resume
+
+    trainer, store = prepare_resume(run_dir)
+    _run_headless(trainer, store, quiet)
+
+
+@app.command()
+def presets() -> None:
+    """List the presets: name, dataset, network, activation, L2, epochs, estimators."""
+    from rich.table import Table
+
+    from ibtui.core.presets import load_preset, preset_paths
+
+    table = Table(title="ibtui presets", title_justify="left")
+    for column in ("name", "dataset", "network", "activation", "L2", "epochs", "batch", "estimators"):
+        table.add_column(column)
+    for name in preset_paths():
+        c = load_preset(name)
+        net = "-".join(str(w) for w in c.model.hidden)
+        table.add_row(
+            name, c.data.name, net, c.model.activation, f"{c.train.l2:g}", f"{c.train.epochs:,}",
+            str(c.train.batch_size or "full"), ", ".join(c.info.estimators),
+        )
+    out_console.print(table)
+
+
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Write (again) the PNG figures of a run directory."""
+    from ibtui.core.store import load_run
+
+    load_run(run_dir)  # a clear error for a directory that is not a run
+    for figure in _export(run_dir):
+        out_console.print(str(figure), highlight=False)
+
+
+@app.command()
+def tui(
+    preset: PresetOpt = "tanh",
+    epochs: EpochsOpt = None,
+    activation: ActivationOpt = None,
+    hidden: HiddenOpt = None,
+    l2: L2Opt = None,
+    dropout: DropoutOpt = None,
+    noise_variance: NoiseOpt = None,
+    estimator: EstimatorOpt = None,
+    bin_size: BinSizeOpt = None,
+    seed: SeedOpt = None,
+    seeds: SeedsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    dataset: DatasetOpt = None,
+    data_csv: CsvOpt = None,
+    features: FeaturesOpt = None,
+    label: LabelOpt = None,
+    device: DeviceOpt = None,
+    save_activations: SaveActOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Open the interactive app with the form filled from a preset and these options."""
+    config = build_config(
+        preset, epochs=epochs, activation=activation, hidden=hidden, l2=l2, dropout=dropout,
+        noise_variance=noise_variance, estimator=estimator, bin_size=bin_size, seed=seed, seeds=seeds,
+        lr=lr, batch_size=batch_size, dataset=dataset, data_csv=data_csv, features=features, label=label,
+        device=device, save_activations=save_activations,
+    )
+    _launch_tui(config, out)
+
+
+def _launch_tui(config, out: Path | None) -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail("the interactive app needs a terminal; without one use 'ibtui run' (see 'ibtui run --help')")
+    from ibtui.tui.app import IbtuiApp
+
+    IbtuiApp(config=config, out=out).run()
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    """With no command: the interactive app on the default preset."""
+    if ctx.invoked_subcommand is None:
+        from ibtui.core.presets import load_preset
+
+        _launch_tui(load_preset("tanh"), None)
+
+
+def main() -> None:
+    """Console entry point: IbtuiError becomes one sentence and exit 2, never a traceback."""
+    try:
+        app()
+    except IbtuiError as exc:
+        err_console.print(f"ibtui: {exc}", style="bold red", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        err_console.print("ibtui: aborted")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

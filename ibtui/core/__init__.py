@@ -1,0 +1,1 @@
+"""The science of ibtui, usable as a library: no textual, no matplotlib."""

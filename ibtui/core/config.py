@@ -1,0 +1,300 @@
+"""The configuration of a run: frozen dataclasses, validation, and TOML in and out.
+
+A RunConfig is complete: config.toml in a run directory is exactly what ran, so re-running it
+gives the same numbers. Every field can be overridden by a dotted path ("train.epochs"), which
+is how the CLI and the TUI apply their options on top of a preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ibtui.core.errors import ConfigError, unknown_name
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "elu", "gelu", "linear", "hard-tanh")
+ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive")
+DATASETS = ("tishby", "pokemon", "csv")
+OPTIMIZERS = ("adam", "sgd")
+INITS = ("truncated_normal", "torch_default")
+SCHEDULES = ("saxe", "log", "every")
+MI_SETS = ("all", "train", "test")
+DEVICES = ("auto", "cpu", "cuda")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "tishby"
+    csv: str | None = None  # path to a CSV: required for "csv", optional (real data) for "pokemon"
+    features: tuple[str, ...] | None = None  # csv: feature columns (None: every numeric column)
+    label: str | None = None  # csv: the label column
+    test_fraction: float = 0.2
+    split_seed: int = 0  # the split is the same for every training seed of a run
+    standardize: bool | None = None  # None: the dataset's default
+    synthetic_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: tuple[int, ...] = (10, 7, 5, 4, 3)  # hidden widths; input and output follow the data
+    activation: str = "tanh"
+    init: str = "truncated_normal"  # truncated normal, std 1/sqrt(fan_out), zero bias (Saxe et al.)
+    dropout: float = 0.0  # rate applied after each hidden activation while training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10_000
+    optimizer: str = "adam"
+    lr: float = 4e-4
+    batch_size: int = 256  # 0 means full batch
+    l2: float = 0.0  # loss += l2 * sum of squared weights (Keras kernel_regularizer; biases excluded)
+    seed: int = 0  # first seed; an ensemble uses seed, seed+1, ...
+    seeds: int = 1  # networks trained at once as one batched model
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class InfoConfig:
+    estimators: tuple[str, ...] = ("kde_upper", "binning")
+    noise_variance: float = 1e-3  # KDE sigma^2
+    bin_size: float | None = 0.07  # binning: floor(t / bin_size) ...
+    n_bins: int | None = None  # ... or, when set, n_bins equal bins on bin_range (from the data when unset)
+    bin_range: tuple[float, float] | None = None
+    adaptive_bins: int = 30
+    on: str = "all"  # which samples MI is measured on
+    measure_output: bool = True  # the softmax output counts as the last layer, as in the papers
+    schedule: str = "saxe"
+    snapshots: int = 200  # for the "log" schedule
+    every: int = 1  # for the "every" schedule
+    checkpoint_every: int = 10  # snapshots between checkpoints
+    save_activations: bool = False
+    grad_snr: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    info: InfoConfig = field(default_factory=InfoConfig)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """A copy with dotted fields replaced ("train.epochs": 2000); None values are skipped."""
+        config = self
+        for path, value in overrides.items():
+            if value is None:
+                continue
+            section, _, name = path.partition(".")
+            if not name:
+                config = replace(config, **{section: _coerce(RunConfig, section, value, section)})
+                continue
+            part = getattr(config, section)
+            cls = type(part)
+            config = replace(config, **{section: replace(part, **{name: _coerce(cls, name, value, path)})})
+        validate(config)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(dataclasses.asdict(self))
+
+    def to_toml(self) -> str:
+        doc = self.to_dict()
+        doc["format_version"] = FORMAT_VERSION
+        return tomli_w.dumps(doc)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "info": InfoConfig}
+
+
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: an absent key means "None" (the default) when read back.
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _type_of(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
+    """Check value against the field's annotated type, converting lists to tuples."""
+    known = [f.name for f in fields(cls)]
+    if name not in known:
+        raise ConfigError(unknown_name("setting", where, [f"{where.rpartition('.')[0]}.{k}".lstrip(".") for k in known]))
+    hint = _type_of(cls, name)
+    return _check(hint, value, where)
+
+
+def _check(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check(arg, value, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, not {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check(args[0], v, where) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} entries, not {len(value)}")
+        return tuple(_check(a, v, where) for a, v in zip(args, value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be text, not {value!r}")
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{where}] must be a table of settings")
+        return _section_from_dict(hint, value, where)
+    raise ConfigError(f"{where} has an unsupported type")  # pragma: no cover - a bug in a dataclass
+
+
+def _section_from_dict(cls: type, table: dict[str, Any], where: str) -> Any:
+    values = {}
+    for key, value in table.items():
+        values[key] = _coerce(cls, key, value, f"{where}.{key}")
+    return cls(**values)
+
+
+def from_dict(doc: dict[str, Any], source: str = "config") -> RunConfig:
+    """Build and validate a RunConfig from a parsed TOML document."""
+    doc = dict(doc)
+    version = doc.pop("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ConfigError(f"{source} has format_version {version}, but this ibtui reads version {FORMAT_VERSION}")
+    values: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table of settings")
+            values[key] = _section_from_dict(SECTIONS[key], value, key)
+        elif key in ("name", "description"):
+            values[key] = _check(str, value, key)
+        else:
+            raise ConfigError(f"{source}: " + unknown_name("section", key, [*SECTIONS, "name", "description"]))
+    config = RunConfig(**values)
+    try:
+        validate(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """Read a config or preset file; a malformed file names the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return from_dict(doc, source=str(path))
+
+
+def validate(config: RunConfig) -> None:
+    """Raise ConfigError (one sentence) for values that cannot make a sensible run."""
+    d, m, t, i = config.data, config.model, config.train, config.info
+    _choice("dataset", d.name, DATASETS)
+    if d.name == "csv" and (not d.csv or not d.label):
+        raise ConfigError("the csv dataset needs data.csv (the file) and data.label (the label column)")
+    if not 0.0 <= d.test_fraction <= 0.9:
+        raise ConfigError(f"data.test_fraction must be between 0 and 0.9, not {d.test_fraction}")
+    if not m.hidden:
+        raise ConfigError("model.hidden must list at least one hidden layer width")
+    for width in m.hidden:
+        if width < 1:
+            raise ConfigError(f"model.hidden widths must be positive integers, not {width}")
+    _choice("activation", m.activation, ACTIVATIONS)
+    _choice("initialiser", m.init, INITS)
+    if not 0.0 <= m.dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), not {m.dropout}")
+    if t.epochs < 1:
+        raise ConfigError(f"train.epochs must be at least 1, not {t.epochs}")
+    _choice("optimizer", t.optimizer, OPTIMIZERS)
+    if t.lr <= 0:
+        raise ConfigError(f"train.lr must be positive, not {t.lr}")
+    if t.batch_size < 0:
+        raise ConfigError(f"train.batch_size must be positive (or 0 for full batch), not {t.batch_size}")
+    if t.l2 < 0:
+        raise ConfigError(f"train.l2 must not be negative, not {t.l2}")
+    if t.seeds < 1:
+        raise ConfigError(f"train.seeds must be at least 1, not {t.seeds}")
+    if t.seed < 0:
+        raise ConfigError(f"train.seed must not be negative, not {t.seed}")
+    _choice("device", t.device, DEVICES)
+    if not i.estimators:
+        raise ConfigError("info.estimators must name at least one estimator")
+    for name in i.estimators:
+        _choice("estimator", name, ESTIMATORS)
+    if len(set(i.estimators)) != len(i.estimators):
+        raise ConfigError("info.estimators names an estimator twice")
+    if i.noise_variance <= 0:
+        raise ConfigError(f"the noise variance must be positive, not {i.noise_variance}")
+    if i.bin_size is not None and i.bin_size <= 0:
+        raise ConfigError(f"info.bin_size must be positive, not {i.bin_size}")
+    if i.n_bins is not None and i.n_bins < 1:
+        raise ConfigError(f"info.n_bins must be at least 1, not {i.n_bins}")
+    if i.bin_range is not None and not i.bin_range[0] < i.bin_range[1]:
+        raise ConfigError(f"info.bin_range must be [low, high] with low < high, not {list(i.bin_range)}")
+    if i.adaptive_bins < 1:
+        raise ConfigError(f"info.adaptive_bins must be at least 1, not {i.adaptive_bins}")
+    _choice("MI sample set", i.on, MI_SETS)
+    _choice("schedule", i.schedule, SCHEDULES)
+    if i.snapshots < 2:
+        raise ConfigError(f"info.snapshots must be at least 2, not {i.snapshots}")
+    if i.every < 1:
+        raise ConfigError(f"info.every must be at least 1, not {i.every}")
+    if i.checkpoint_every < 1:
+        raise ConfigError(f"info.checkpoint_every must be at least 1, not {i.checkpoint_every}")
+
+
+def _choice(kind: str, value: str, known: tuple[str, ...]) -> None:
+    if value not in known:
+        raise ConfigError(unknown_name(kind, value, known))

@@ -1,0 +1,353 @@
+"""The engine: a training loop that yields events.
+
+`Trainer(config)` does everything that can fail on bad input (data, device, model) before any
+file is written; `Trainer.run()` then yields RunStarted, Progress, Snapshot, Checkpoint and
+finally RunFinished or RunFailed. Nothing else talks to the training loop.
+
+Speed matters (thousands of tiny steps): the data lives on the device and minibatches are
+gathered from it by index; all seeds train as one stacked model; one forward pass over the MI
+samples gives every layer of every seed; the host is only consulted once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ibtui.core import mi
+from ibtui.core.config import RunConfig, validate
+from ibtui.core.data import Dataset, load_dataset
+from ibtui.core.errors import ConfigError, StoreError
+from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.core.model import StackedMLP
+from ibtui.core.schedule import snapshot_epochs
+
+CHECKPOINT_FORMAT = 1
+PROGRESS_INTERVAL_S = 0.1
+# Shuffling draws from its own generator per seed, so minibatch order does not depend on init.
+SHUFFLE_SEED_OFFSET = 1 << 40
+
+
+class RunControl:
+    """Thread-safe stop and pause switches that the engine checks at every step boundary."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.1):
+            pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but this torch build sees no CUDA GPU")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_config_dataset(config: RunConfig) -> Dataset:
+    d = config.data
+    return load_dataset(
+        d.name,
+        test_fraction=d.test_fraction,
+        split_seed=d.split_seed,
+        csv_path=d.csv,
+        features=d.features,
+        label=d.label,
+        standardize=d.standardize,
+        synthetic_seed=d.synthetic_seed,
+    )
+
+
+def layer_names(config: RunConfig, n_outputs: int) -> tuple[str, ...]:
+    names = [f"L{i + 1} {config.model.activation} {w}" for i, w in enumerate(config.model.hidden)]
+    if config.info.measure_output:
+        names.append(f"out softmax {n_outputs}")
+    return tuple(names)
+
+
+class Trainer:
+    """One run (of one or several seeds), ready to start or resume."""
+
+    def __init__(self, config: RunConfig, run_id: str | None = None, dataset: Dataset | None = None):
+        validate(config)
+        self.config = config
+        self.run_id = run_id or uuid.uuid4().hex[:8]
+        self.device = resolve_device(config.train.device)
+        self.dataset = dataset if dataset is not None else load_config_dataset(config)
+        t, info = config.train, config.info
+        self.seeds = tuple(range(t.seed, t.seed + t.seeds))
+        ds = self.dataset
+        if len(ds.train_idx) == 0:
+            raise ConfigError("the training split is empty; lower data.test_fraction")
+
+        as_x = lambda idx: torch.as_tensor(ds.x[idx], dtype=torch.float32, device=self.device)  # noqa: E731
+        as_y = lambda idx: torch.as_tensor(ds.y[idx], dtype=torch.int64, device=self.device)  # noqa: E731
+        all_idx = np.arange(ds.n_samples)
+        self.x_all, self.y_all = as_x(all_idx), as_y(all_idx)
+        self.x_train, self.y_train = as_x(ds.train_idx), as_y(ds.train_idx)
+        self.train_idx = torch.as_tensor(ds.train_idx, device=self.device)
+        self.test_idx = torch.as_tensor(ds.test_idx, device=self.device)
+        mi_idx = {"all": all_idx, "train": ds.train_idx, "test": ds.test_idx}[info.on]
+        if len(mi_idx) < 2:
+            raise ConfigError(f"the '{info.on}' sample set is too small to estimate mutual information")
+        self.mi_idx = torch.as_tensor(mi_idx, device=self.device)
+        self.mi_labels = ds.y[mi_idx]
+
+        self.model = StackedMLP(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
+        self.optimizer = self._make_optimizer()
+        self.schedule = snapshot_epochs(info, t.epochs)
+        self.layer_names = layer_names(config, ds.n_classes)
+        self.batch_size = t.batch_size or len(ds.train_idx)
+        self.steps_per_epoch = math.ceil(len(ds.train_idx) / self.batch_size)
+        self.shuffle_generators = [torch.Generator().manual_seed(SHUFFLE_SEED_OFFSET + s) for s in self.seeds]
+        torch.manual_seed(t.seed)  # dropout masks
+        self._resume_state: dict[str, Any] | None = None
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        t = self.config.train
+        params = self.model.parameters()
+        if t.optimizer == "adam":
+            return torch.optim.Adam(params, lr=t.lr, foreach=True)
+        return torch.optim.SGD(params, lr=t.lr, foreach=True)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _state(self, epoch: int, step: int, perms: torch.Tensor | None, accum: dict, snapshots_done: int, elapsed: float) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "step": step,
+            "seeds": list(self.seeds),
+            "model": self.model.state(),
+            "optimizer": self.optimizer.state_dict(),
+            "shuffle_rng": [g.get_state() for g in self.shuffle_generators],
+            "torch_rng": torch.get_rng_state(),
+            "perms": None if perms is None else perms.cpu(),
+            "accum": {k: [v.cpu() for v in vs] for k, vs in accum.items()},
+            "snapshots_done": snapshots_done,
+            "elapsed_s": elapsed,
+        }
+
+    def load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Restore a state written by a Checkpoint event of the same config."""
+        try:
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise StoreError(f"the checkpoint has format {state.get('format')}, this ibtui reads {CHECKPOINT_FORMAT}")
+            if list(state["seeds"]) != list(self.seeds):
+                raise StoreError("the checkpoint was written for other seeds than this run's configuration")
+            self.model.load_state(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            for g, s in zip(self.shuffle_generators, state["shuffle_rng"], strict=True):
+                g.set_state(s)
+            torch.set_rng_state(state["torch_rng"])
+        except StoreError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+            raise StoreError(f"the checkpoint does not fit this run ({exc})") from None
+        self._resume_state = state
+
+    # -- measuring ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def measure(self, epoch: int, elapsed: float, accum: dict | None) -> Snapshot:
+        """Losses, accuracies and the information plane of every layer of every seed."""
+        n_seeds = len(self.seeds)
+        x = self.x_all.expand(n_seeds, *self.x_all.shape)
+        logits, hidden = self.model.forward(x)
+        losses, accs = {}, {}
+        for split, idx in (("train", self.train_idx), ("test", self.test_idx)):
+            if len(idx) == 0:
+                losses[split] = accs[split] = [float("nan")] * n_seeds
+                continue
+            lg = logits[:, idx]
+            y = self.y_all[idx]
+            ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), y.repeat(n_seeds), reduction="none").view(n_seeds, -1)
+            losses[split] = ce.mean(1).tolist()
+            accs[split] = (lg.argmax(-1) == y).float().mean(1).tolist()
+        layers = list(hidden)
+        if self.config.info.measure_output:
+            layers.append(torch.softmax(logits, dim=-1))
+        layers = [h[:, self.mi_idx] for h in layers]
+        flat = [h[s] for s in range(n_seeds) for h in layers]
+        info = self.config.info
+        estimates = mi.estimate_layers(
+            flat,
+            self.mi_labels,
+            info.estimators,
+            noise_variance=info.noise_variance,
+            bin_size=None if info.n_bins else info.bin_size,  # n_bins, when set, wins
+            n_bins=info.n_bins,
+            value_range=info.bin_range,
+            adaptive_bins=info.adaptive_bins,
+        )
+        n_layers = len(layers)
+        per_seed = {
+            name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
+            for name, values in estimates.items()
+        }
+        grad = None
+        if accum and accum.get("count"):
+            count = float(accum["count"][0])
+            means, stds = [], []
+            for total, squares in zip(accum["sum"], accum["sq"]):
+                mean = total / count
+                var = (squares / count - mean * mean).clamp_(min=0)
+                means.append(mean.flatten(1).norm(dim=1))
+                stds.append(var.flatten(1).sum(1).sqrt())
+            grad = {
+                "mean": torch.stack(means, 1).tolist(),
+                "std": torch.stack(stds, 1).tolist(),
+            }
+        activations = None
+        if info.save_activations:
+            activations = [h.to(torch.float16).cpu().numpy() for h in layers]
+        return Snapshot(
+            run_id=self.run_id,
+            epoch=epoch,
+            elapsed_s=round(elapsed, 3),
+            train_loss=losses["train"],
+            test_loss=losses["test"],
+            train_acc=accs["train"],
+            test_acc=accs["test"],
+            mi=per_seed,
+            grad=grad,
+            activations=activations,
+        )
+
+    def started_event(self, start_epoch: int) -> RunStarted:
+        return RunStarted(
+            run_id=self.run_id,
+            config=self.config,
+            layer_names=self.layer_names,
+            layer_widths=(*self.config.model.hidden, *((self.dataset.n_classes,) if self.config.info.measure_output else ())),
+            seeds=self.seeds,
+            n_mi_samples=len(self.mi_labels),
+            h_y=mi.label_entropy(self.mi_labels),
+            schedule=tuple(self.schedule),
+            start_epoch=start_epoch,
+            device=str(self.device),
+            dataset=self.dataset.description,
+            synthetic=self.dataset.synthetic,
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, control: RunControl | None = None) -> Iterator[Event]:
+        control = control or RunControl()
+        cfg = self.config.train
+        n_seeds = len(self.seeds)
+        n_train = len(self.x_train)
+        n_classes = self.dataset.n_classes
+        weights = self.model.weights
+        wanted = set(self.schedule)
+        resume = self._resume_state
+        start_epoch = resume["epoch"] if resume else 0
+        start_step = resume["step"] if resume else 0
+        snapshots_done = resume["snapshots_done"] if resume else 0
+        elapsed_before = resume["elapsed_s"] if resume else 0.0
+        t0 = time.perf_counter()
+        elapsed = lambda: elapsed_before + time.perf_counter() - t0  # noqa: E731
+
+        yield self.started_event(start_epoch)
+        if start_epoch == 0 and start_step == 0:
+            yield self.measure(0, elapsed(), None)
+            snapshots_done = 1
+
+        last_progress = 0.0
+        perms: torch.Tensor | None = None
+        accum: dict[str, list[torch.Tensor]] = {}
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            first_step = 0
+            if resume and resume["perms"] is not None:
+                perms = resume["perms"].to(self.device)
+                first_step = resume["step"]
+                accum = {k: [v.to(self.device) for v in vs] for k, vs in resume["accum"].items()}
+            else:
+                order = [torch.randperm(n_train, generator=g) for g in self.shuffle_generators]
+                perms = torch.stack(order).to(self.device, non_blocking=True)
+                accum = {}
+                if self.config.info.grad_snr and epoch in wanted:
+                    accum = {
+                        "sum": [torch.zeros_like(w) for w in weights],
+                        "sq": [torch.zeros_like(w) for w in weights],
+                        "count": [torch.zeros(1)],
+                    }
+            resume = None
+            for step in range(first_step, self.steps_per_epoch):
+                if control.paused:
+                    control.wait_while_paused()
+                if control.stop_requested:
+                    state = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
+                    yield Checkpoint(self.run_id, epoch - 1, state)
+                    yield RunFinished(self.run_id, "interrupted", epoch - 1, elapsed())
+                    return
+                idx = perms[:, step * self.batch_size : (step + 1) * self.batch_size]
+                xb, yb = self.x_train[idx], self.y_train[idx]
+                logits, _ = self.model.forward(xb, train=True)
+                ce = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="none")
+                per_seed_loss = ce.view(n_seeds, -1).mean(1)
+                loss = per_seed_loss.sum()
+                if cfg.l2 > 0:
+                    loss = loss + cfg.l2 * self.model.l2_penalty()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if accum:
+                    with torch.no_grad():
+                        for total, squares, w in zip(accum["sum"], accum["sq"], weights):
+                            total.add_(w.grad)
+                            squares.addcmul_(w.grad, w.grad)
+                        accum["count"][0] += 1
+                self.optimizer.step()
+
+            last_loss = per_seed_loss.detach()
+            if not bool(torch.isfinite(last_loss).all()):
+                yield RunFailed(
+                    self.run_id,
+                    f"the loss became {last_loss.tolist()} at epoch {epoch}; try a smaller learning rate",
+                    epoch,
+                    elapsed(),
+                )
+                return
+            now = time.perf_counter()
+            if now - last_progress >= PROGRESS_INTERVAL_S or epoch == cfg.epochs:
+                last_progress = now
+                yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
+            if epoch in wanted:
+                snapshot = self.measure(epoch, elapsed(), accum)
+                yield snapshot
+                snapshots_done += 1
+                if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
+                    yield Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
+        yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
+        yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())

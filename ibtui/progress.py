@@ -1,0 +1,74 @@
+"""The headless progress display of `ibtui run`: a Rich progress bar fed by the event stream."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ibtui.core.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot
+
+
+class ConsoleProgress:
+    """Epoch, loss and the last hidden layer's latest information-plane point, with elapsed/remaining."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs"),
+            TextColumn("{task.fields[loss]}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self.task = None
+        self.estimator = ""
+        self.last_layer = 0
+
+    def __enter__(self) -> ConsoleProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._started(event)
+        elif isinstance(event, ProgressEvent):
+            self.bar.update(self.task, completed=event.epoch, loss=f"loss {event.train_loss:.4f}")
+        elif isinstance(event, Snapshot):
+            ixt, ity = event.mean_mi(self.estimator)[self.last_layer]
+            loss = sum(event.train_loss) / len(event.train_loss)
+            self.bar.update(
+                self.task,
+                completed=event.epoch,
+                loss=f"loss {loss:.4f}",
+                info=f"last hidden: I(X;T) {ixt:.2f}  I(T;Y) {ity:.3f} bits",
+            )
+        elif isinstance(event, RunFinished | RunFailed):
+            self.bar.update(self.task, completed=event.epoch)
+
+    def _started(self, event: RunStarted) -> None:
+        config = event.config
+        self.estimator = config.info.estimators[0]
+        # The last *hidden* layer: the softmax output, when measured, comes after it.
+        self.last_layer = len(config.model.hidden) - 1
+        seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""
+        self.console.print(
+            f"[bold]{config.name}[/]: {event.dataset}; {'-'.join(map(str, config.model.hidden))} "
+            f"{config.model.activation}{seeds}; {config.train.epochs:,} epochs on {event.device}; "
+            f"{len(event.schedule)} snapshots ({', '.join(config.info.estimators)})",
+            highlight=False,
+        )
+        if event.start_epoch:
+            self.console.print(f"resuming from epoch {event.start_epoch}", highlight=False)
+        self.task = self.bar.add_task(
+            config.name, total=config.train.epochs, completed=event.start_epoch, loss="", info=""
+        )
