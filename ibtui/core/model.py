@@ -67,23 +67,53 @@ class StackedMLP:
         self.dropout = config.dropout
         self.n_seeds = len(seeds)
         per_seed = [init_weights(self.widths, seed, config.init) for seed in seeds]
-        self.weights: list[torch.Tensor] = []
-        self.biases: list[torch.Tensor] = []
+        # All parameters live in one flat leaf tensor so the optimiser updates them in a few
+        # vector operations; the per-layer weights and biases are views into it.
+        shapes = []
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            shapes += [(self.n_seeds, fan_in, fan_out), (self.n_seeds, 1, fan_out)]
+        self._shapes = shapes
+        self._offsets = [0]
+        for shape in shapes:
+            self._offsets.append(self._offsets[-1] + math.prod(shape))
+        flat = torch.empty(self._offsets[-1])
         for layer in range(len(self.widths) - 1):
-            w = torch.stack([net[layer][0] for net in per_seed]).to(device)
-            b = torch.stack([net[layer][1] for net in per_seed]).unsqueeze(1).to(device)
-            self.weights.append(w.requires_grad_())
-            self.biases.append(b.requires_grad_())
+            w = torch.stack([net[layer][0] for net in per_seed])
+            b = torch.stack([net[layer][1] for net in per_seed]).unsqueeze(1)
+            for k, tensor in ((2 * layer, w), (2 * layer + 1, b)):
+                flat[self._offsets[k] : self._offsets[k + 1]] = tensor.reshape(-1)
+        # The flat buffer is updated in place by the optimiser; autograd sees one leaf per layer
+        # tensor, each a view into it, with its .grad a view into one flat gradient buffer, so
+        # backward accumulates straight into self.flat_grad with no per-tensor bookkeeping.
+        self.flat = flat.to(device)
+        self.flat_grad = torch.zeros_like(self.flat)
+        self._params = [v.detach().requires_grad_() for v in self._views(self.flat)]
+        for param, grad in zip(self._params, self._views(self.flat_grad)):
+            param.grad = grad
 
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+    def _views(self, source: torch.Tensor) -> list[torch.Tensor]:
+        return [source[a:b].view(shape) for a, b, shape in zip(self._offsets[:-1], self._offsets[1:], self._shapes)]
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return self._params[0::2]
+
+    @property
+    def biases(self) -> list[torch.Tensor]:
+        return self._params[1::2]
+
+    def weight_grads(self) -> list[torch.Tensor]:
+        return [w.grad for w in self.weights]
+
+    def zero_grad(self) -> None:
+        self.flat_grad.zero_()
 
     def forward(self, x: torch.Tensor, *, train: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (S, B, n_inputs) -> logits (S, B, n_outputs) and each hidden layer's activations."""
         hidden = []
         h = x
-        last = len(self.weights) - 1
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+        last = len(self._params) // 2 - 1
+        for layer, (w, b) in enumerate(zip(self._params[0::2], self._params[1::2])):
             h = torch.baddbmm(b, h, w)
             if layer == last:
                 break
@@ -97,15 +127,11 @@ class StackedMLP:
         """Sum over seeds of each seed's sum of squared weights (biases excluded, as in Keras)."""
         return sum((w * w).sum() for w in self.weights)
 
-    def state(self) -> dict[str, list[torch.Tensor]]:
-        return {
-            "weights": [w.detach().cpu().clone() for w in self.weights],
-            "biases": [b.detach().cpu().clone() for b in self.biases],
-        }
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"flat": self.flat.detach().cpu().clone(), "widths": torch.tensor(self.widths)}
 
-    def load_state(self, state: dict[str, list[torch.Tensor]]) -> None:
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        if tuple(state["widths"].tolist()) != self.widths or state["flat"].shape != self.flat.shape:
+            raise ConfigError("the checkpoint's network does not match the run's configuration")
         with torch.no_grad():
-            for mine, saved in zip(self.weights + self.biases, state["weights"] + state["biases"]):
-                if mine.shape != saved.shape:
-                    raise ConfigError("the checkpoint's network does not match the run's configuration")
-                mine.copy_(saved.to(mine.device))
+            self.flat.copy_(state["flat"].to(self.flat.device))

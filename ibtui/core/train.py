@@ -28,6 +28,7 @@ from ibtui.core.data import Dataset, load_dataset
 from ibtui.core.errors import ConfigError, StoreError
 from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.core.model import StackedMLP
+from ibtui.core.optim import FlatAdam, FlatSGD
 from ibtui.core.schedule import snapshot_epochs
 
 CHECKPOINT_FORMAT = 1
@@ -134,12 +135,11 @@ class Trainer:
         torch.manual_seed(t.seed)  # dropout masks
         self._resume_state: dict[str, Any] | None = None
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self) -> FlatAdam | FlatSGD:
         t = self.config.train
-        params = self.model.parameters()
         if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.lr, foreach=True)
-        return torch.optim.SGD(params, lr=t.lr, foreach=True)
+            return FlatAdam(self.model.flat, self.model.flat_grad, lr=t.lr)
+        return FlatSGD(self.model.flat, self.model.flat_grad, lr=t.lr)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -269,7 +269,6 @@ class Trainer:
         n_seeds = len(self.seeds)
         n_train = len(self.x_train)
         n_classes = self.dataset.n_classes
-        weights = self.model.weights
         wanted = set(self.schedule)
         resume = self._resume_state
         start_epoch = resume["epoch"] if resume else 0
@@ -299,8 +298,8 @@ class Trainer:
                 accum = {}
                 if self.config.info.grad_snr and epoch in wanted:
                     accum = {
-                        "sum": [torch.zeros_like(w) for w in weights],
-                        "sq": [torch.zeros_like(w) for w in weights],
+                        "sum": [torch.zeros_like(w) for w in self.model.weights],
+                        "sq": [torch.zeros_like(w) for w in self.model.weights],
                         "count": [torch.zeros(1)],
                     }
             resume = None
@@ -320,13 +319,13 @@ class Trainer:
                 loss = per_seed_loss.sum()
                 if cfg.l2 > 0:
                     loss = loss + cfg.l2 * self.model.l2_penalty()
-                self.optimizer.zero_grad(set_to_none=True)
+                self.model.zero_grad()
                 loss.backward()
                 if accum:
                     with torch.no_grad():
-                        for total, squares, w in zip(accum["sum"], accum["sq"], weights):
-                            total.add_(w.grad)
-                            squares.addcmul_(w.grad, w.grad)
+                        for total, squares, grad in zip(accum["sum"], accum["sq"], self.model.weight_grads()):
+                            total.add_(grad)
+                            squares.addcmul_(grad, grad)
                         accum["count"][0] += 1
                 self.optimizer.step()
 
