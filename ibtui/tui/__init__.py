@@ -1,0 +1,1 @@
+"""The interactive app (Textual). Imported lazily by the CLI, so headless runs never load textual."""

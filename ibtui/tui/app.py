@@ -1,0 +1,437 @@
+"""The interactive app: set up a run, start it, watch the information plane move.
+
+Threads: training runs in one thread worker owned by the App (group "training"); it never touches
+widgets. It runs the same prepare_run/execute pipeline as `ibtui run`, pushing events into an
+EventBuffer; a UI timer drains the buffer a few times per second and redraws, so drawing never
+slows training. Workers report back with messages carrying the run id; stale ones are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ibtui.core.config import RunConfig
+from ibtui.core.errors import ConfigError, IbtuiError
+from ibtui.core.events import RunStarted
+from ibtui.core.runner import default_run_dir, execute, prepare_run
+from ibtui.core.train import RunControl
+from ibtui.tui.buffer import EventBuffer
+from ibtui.tui.commands import PresetCommands
+from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded
+from ibtui.tui.runstate import RunClock, RunState
+from ibtui.tui.screens.confirm import ConfirmQuit
+from ibtui.tui.screens.help import HelpScreen
+from ibtui.tui.screens.presets import PresetPicker
+from ibtui.tui.widgets.curves import CurvesPlot
+from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
+from ibtui.tui.widgets.settings import SettingsForm
+from ibtui.tui.widgets.status import StatusBar
+
+# (config, run_dir, run_id) -> (trainer, store): prepare_run, or a fake in tests.
+TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
+Exporter = Callable[[Path], list[Path]]
+
+DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
+QUIT_WAIT_S = 1.0  # how long quitting waits for the engine to reach a step boundary
+
+
+def export_pngs(run_dir: Path) -> list[Path]:
+    from ibtui.export.png import export_run
+
+    return export_run(run_dir)
+
+
+@dataclass
+class TrainingJob:
+    """Everything the worker needs; shared with the UI only through thread-safe parts."""
+
+    run_id: str
+    config: RunConfig
+    run_dir: Path
+    control: RunControl = field(default_factory=RunControl)
+    buffer: EventBuffer | None = None
+    export: bool = True  # cleared when quitting: the app leaves at once, PNGs can come later
+
+    def __post_init__(self) -> None:
+        if self.buffer is None:
+            self.buffer = EventBuffer(self.run_id)
+
+
+class IbtuiApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "ibtui"
+    SUB_TITLE = "the information plane, live"
+    COMMANDS = App.COMMANDS | {PresetCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    BINDINGS = [
+        Binding("s", "start", "start"),
+        Binding("space", "pause", "pause"),
+        Binding("c", "cancel", "cancel"),
+        Binding("e", "export", "export"),
+        Binding("p", "presets", "presets"),
+        Binding("m", "estimator", "estimator"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+        Binding("escape", "leave_field", show=False),
+    ]
+
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        out: Path | str | None = None,
+        *,
+        trainer_factory: TrainerFactory | None = None,
+        exporter: Exporter | None = None,
+        runs_root: Path | str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        if config is None:
+            from ibtui.core.presets import load_preset
+
+            config = load_preset("tanh")
+        self.base_config = config  # the preset (or the CLI's config) the form's values go on top of
+        self.form_config: RunConfig | None = config  # the form's config when it validates
+        self._out = Path(out) if out is not None else None
+        self._runs_root = Path(runs_root) if runs_root is not None else (self._out.parent if self._out else Path("runs"))
+        self._trainer_factory = trainer_factory or (lambda c, d, rid: prepare_run(c, d, run_id=rid))
+        self._exporter = exporter or export_pngs
+        self._now = clock
+        self.job: TrainingJob | None = None
+        self.run_state: RunState | None = None  # the run on screen (the current or the last one)
+        self.run_clock: RunClock | None = None
+        self.estimator: str | None = None
+        self._drawn_version = -1
+
+    # -- layout -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◉")
+        with Horizontal(id="main"):
+            yield SettingsForm(self.base_config, id="settings")
+            with Vertical(id="plots"):
+                with Vertical(id="plane-box"):
+                    yield InfoPlanePlot(id="plane")
+                    yield PlaneLegend(id="legend")
+                with Horizontal(id="curves"):
+                    yield CurvesPlot("loss", id="loss")
+                    yield CurvesPlot("accuracy", id="accuracy")
+        yield StatusBar(id="status")
+        yield Footer(show_command_palette=False, compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(PlaneLegend).show(None)
+        self.query_one(StatusBar).show(None, None)
+        self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
+        self.query_one(InfoPlanePlot).focus()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Presets", "Choose a preset to load into the form", self.action_presets)
+        yield SystemCommand("Export PNGs", "Write info_plane.png and loss.png of the run on screen", self.action_export)
+
+    # -- state helpers ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.run_state is not None and self.run_state.active
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim footer keys that do nothing right now."""
+        if action == "start":
+            return None if self.running or self.form_config is None else True
+        if action in ("pause", "cancel"):
+            return True if self.running else None
+        if action == "export":
+            return True if self.run_state is not None else None
+        if action == "estimator":
+            return True if self.run_state is not None and len(self.run_state.estimators) > 1 else None
+        return True
+
+    def _refresh_controls(self) -> None:
+        form = self.query_one(SettingsForm)
+        form.set_startable(not self.running and self.form_config is not None)
+        self.refresh_bindings()
+
+    # -- the form ---------------------------------------------------------------------------------
+
+    def on_settings_form_changed(self, _: SettingsForm.Changed) -> None:
+        self.validate_form()
+
+    def on_settings_form_start_pressed(self, _: SettingsForm.StartPressed) -> None:
+        self.action_start()
+
+    def on_settings_form_preset_chosen(self, message: SettingsForm.PresetChosen) -> None:
+        self.load_preset(message.name)
+
+    def validate_form(self) -> RunConfig | None:
+        form = self.query_one(SettingsForm)
+        problems = form.errors()
+        config = None
+        if not problems:
+            try:
+                config = self.base_config.with_overrides(form.overrides())
+            except ConfigError as exc:
+                problems = [str(exc)]
+        self.form_config = config
+        form.show_error("\n".join(f"✗ {p}" for p in problems))
+        self._refresh_controls()
+        return config
+
+    def load_preset(self, name: str) -> None:
+        from ibtui.core.presets import load_preset
+
+        if self.running:
+            self.notify("A run is training; presets can be loaded once it ends.", severity="warning")
+            return
+        try:
+            config = load_preset(name)
+        except IbtuiError as exc:
+            self.notify(str(exc), title="Preset", severity="error")
+            return
+        self.base_config = config
+        self.query_one(SettingsForm).fill(config)
+        self.call_after_refresh(self.validate_form)
+        self.notify(f"Loaded preset {name}.", timeout=2)
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_leave_field(self) -> None:
+        self.query_one(InfoPlanePlot).focus()
+
+    def action_start(self) -> None:
+        if self.running:
+            self.notify("A run is already training.", severity="warning")
+            return
+        config = self.validate_form()
+        if config is None:
+            self.notify("Fix the settings first (see under the form).", severity="error")
+            return
+        run_id = uuid.uuid4().hex[:8]
+        job = TrainingJob(run_id=run_id, config=config, run_dir=self._next_run_dir(config))
+        self.job = job
+        self.run_state = RunState(run_id=run_id, run_dir=job.run_dir, total_epochs=config.train.epochs)
+        self.run_clock = RunClock(self._now)
+        self.estimator = config.info.estimators[0]
+        self._drawn_version = -1
+        self.query_one(SettingsForm).set_locked(True)
+        self.query_one(InfoPlanePlot).show_empty("preparing the run…")
+        self.query_one("#loss", CurvesPlot).show(None, config.train.epochs)
+        self.query_one("#accuracy", CurvesPlot).show(None, config.train.epochs)
+        self._refresh_controls()
+        self._show_status()
+        self.train(job)
+
+    def action_pause(self) -> None:
+        if not self.running or self.job is None or self.run_state is None or self.run_state.status == "stopping":
+            return
+        control = self.job.control
+        if control.paused:
+            control.resume()
+            self.run_clock and self.run_clock.resume()
+            self.run_state.status = "running"
+            self.notify("Resumed.", timeout=2)
+        else:
+            control.pause()
+            self.run_clock and self.run_clock.pause()
+            self.run_state.status = "paused"
+            self.notify("Paused: training waits at the next step (space resumes).", timeout=3)
+        self._show_status()
+
+    def action_cancel(self) -> None:
+        if not self.running or self.job is None or self.run_state is None:
+            return
+        self.job.control.request_stop()
+        self.run_state.status = "stopping"
+        self.run_clock and self.run_clock.resume()
+        self.notify("Cancelling: saving a checkpoint, then exporting the partial run…", timeout=3)
+        self._show_status()
+
+    def action_export(self) -> None:
+        if self.run_state is None:
+            self.notify("Nothing to export yet: start a run first.", severity="warning")
+            return
+        self.notify(f"Exporting PNGs of {self.run_state.run_dir}…", timeout=2)
+        self.export_figures(self.run_state.run_id, self.run_state.run_dir)
+
+    def action_presets(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.load_preset(name)
+
+        self.push_screen(PresetPicker(), chosen)
+
+    def action_estimator(self) -> None:
+        if self.run_state is None or not self.run_state.estimators:
+            return
+        names = self.run_state.estimators
+        current = names.index(self.estimator) if self.estimator in names else -1
+        self.estimator = names[(current + 1) % len(names)]
+        self._drawn_version = -1
+        self._redraw()
+        self.notify(f"Plotting {self.estimator}.", timeout=2)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if not self.running:
+            self.exit()
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self.stop_and_exit()
+
+        self.push_screen(ConfirmQuit(), answered)
+
+    async def stop_and_exit(self) -> None:
+        """Stop the worker at its next step boundary (the engine saves a checkpoint), then leave."""
+        job = self.job
+        if job is not None:
+            job.export = False
+            job.control.request_stop()
+            deadline = time.monotonic() + QUIT_WAIT_S
+            while time.monotonic() < deadline and any(w.is_running for w in self.workers if w.group == "training"):
+                await asyncio.sleep(0.02)
+        self.exit()
+
+    def on_unmount(self) -> None:
+        # However the app ends, never leave the training thread running (the process would wait).
+        if self.job is not None:
+            self.job.export = False
+            self.job.control.request_stop()
+
+    # -- the workers ------------------------------------------------------------------------------
+
+    def _next_run_dir(self, config: RunConfig) -> Path:
+        out = self._out
+        if out is not None and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+            return out
+        return default_run_dir(config, self._runs_root)
+
+    @work(thread=True, exclusive=True, group="training", exit_on_error=False)
+    def train(self, job: TrainingJob) -> None:
+        """prepare -> execute -> export, in a thread; reports with messages, never touches widgets."""
+        try:
+            trainer, store = self._trainer_factory(job.config, job.run_dir, job.run_id)
+        except IbtuiError as exc:
+            self.post_message(RunCouldNotStart(job.run_id, str(exc)))
+            return
+        except Exception as exc:  # a bug, but the app must stay usable
+            self.post_message(RunCouldNotStart(job.run_id, f"{type(exc).__name__}: {exc}"))
+            return
+        try:
+            outcome = execute(trainer, store, [job.buffer.push], job.control)
+            status, epoch, reason = outcome.status, outcome.epoch, outcome.reason
+        except Exception as exc:  # execute has marked the store failed
+            status, epoch, reason = "failed", 0, f"{type(exc).__name__}: {exc}"
+        self.post_message(RunEnded(job.run_id, job.run_dir, status, epoch, reason))
+        if job.export:
+            self._export(job.run_id, job.run_dir)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_figures(self, run_id: str, run_dir: Path) -> None:
+        self._export(run_id, run_dir)
+
+    def _export(self, run_id: str, run_dir: Path) -> None:
+        try:
+            paths = self._exporter(run_dir)
+            error = None
+        except Exception as exc:  # an IbtuiError, matplotlib missing, a bug: say so, keep going
+            paths, error = [], f"{type(exc).__name__}: {exc}" if not isinstance(exc, IbtuiError) else str(exc)
+        self.post_message(FiguresExported(run_id, run_dir, paths, error))
+
+    # -- messages from the workers ----------------------------------------------------------------
+
+    def _is_current(self, run_id: str) -> bool:
+        return self.run_state is not None and self.run_state.run_id == run_id
+
+    def on_run_could_not_start(self, message: RunCouldNotStart) -> None:
+        if not self._is_current(message.run_id):
+            return
+        self.run_state.status = "failed"
+        self.run_state.reason = message.reason
+        self.run_clock and self.run_clock.stop()
+        self.notify(message.reason, title="The run could not start", severity="error", timeout=10)
+        self.query_one(InfoPlanePlot).show_empty("the run could not start (see the message)")
+        self._run_over()
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if not self._is_current(message.run_id):
+            return
+        self.drain_events()  # the last events (RunFinished, the final snapshot) come first
+        run = self.run_state
+        run.status = message.status
+        run.epoch = message.epoch or run.epoch
+        run.reason = message.reason or run.reason
+        self.run_clock and self.run_clock.stop()
+        if message.status == "failed":
+            self.notify(f"{message.reason}\nWhat was measured is in {message.run_dir}", title="The run failed", severity="error", timeout=15)
+        elif message.status == "interrupted":
+            self.notify(f"Stopped at epoch {message.epoch:,}; continue with: ibtui resume {message.run_dir}", title="Run cancelled", timeout=8)
+        else:
+            self.notify(f"Finished {message.epoch:,} epochs.", title="Run finished", timeout=5)
+        self._run_over()
+
+    def on_figures_exported(self, message: FiguresExported) -> None:
+        if message.error:
+            self.notify(message.error, title="Export failed", severity="error", timeout=10)
+            return
+        names = ", ".join(p.name for p in message.paths) or "no figures"
+        self.notify(f"{names}\nin {message.run_dir}", title="PNGs written", timeout=10)
+
+    def _run_over(self) -> None:
+        self.query_one(SettingsForm).set_locked(False)
+        self._redraw()
+        self._show_status()
+        self.validate_form()
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def drain_events(self) -> None:
+        """The UI timer: take what the worker produced since the last tick and redraw."""
+        job, run = self.job, self.run_state
+        if job is None or run is None:
+            return
+        drained = job.buffer.drain()
+        for event in drained.events:
+            if isinstance(event, RunStarted) and event.run_id == run.run_id and self.run_clock is not None:
+                self.run_clock.start(event.start_epoch)
+            run.apply(event)
+        if drained.progress is not None:
+            run.apply(drained.progress)
+        if drained.events:
+            self._redraw()
+        if run.active or drained:
+            self._show_status()
+
+    def _redraw(self) -> None:
+        run = self.run_state
+        if run is None or run.started is None or run.version == self._drawn_version:
+            return
+        self._drawn_version = run.version
+        if self.estimator not in run.estimators:
+            self.estimator = run.estimators[0]
+        total = run.total_epochs
+        self.query_one(InfoPlanePlot).show(run.started, run.snapshots, self.estimator)
+        self.query_one(PlaneLegend).show(run.started)
+        self.query_one("#loss", CurvesPlot).show(run.curves, total)
+        self.query_one("#accuracy", CurvesPlot).show(run.curves, total)
+        self.refresh_bindings()
+
+    def _show_status(self) -> None:
+        self.query_one(StatusBar).show(self.run_state, self.run_clock)

@@ -1,0 +1,1 @@
+"""Modal screens: confirm quit, choose a preset, help."""

@@ -1,0 +1,126 @@
+"""The information plane: I(X;T) against I(T;Y), one marker per layer, colour by epoch.
+
+Axes are fixed to the run's bounds (0..log2 N, 0..H(Y)) so the picture does not jump as points
+arrive. Each layer is drawn with its own character (1, 2, ... for hidden layers, o for the
+output), every point is coloured by its epoch on a dark-to-bright scale (log epoch, since
+snapshots are denser early), and the latest snapshot is drawn on top in a contrasting colour,
+joined layer to layer, so the eye finds "now" at once. With several seeds the seed mean is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from ibtui.core.events import RunStarted, Snapshot
+
+# A viridis-like ramp: dark violet (early) to bright yellow (late).
+RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+LATEST = (255, 85, 85)
+LATEST_LINE = (200, 200, 200)
+
+
+def ramp_colour(fraction: float) -> tuple[int, int, int]:
+    fraction = min(1.0, max(0.0, fraction))
+    position = fraction * (len(RAMP) - 1)
+    low = min(int(position), len(RAMP) - 2)
+    t = position - low
+    a, b = RAMP[low], RAMP[low + 1]
+    return tuple(round(a[k] + (b[k] - a[k]) * t) for k in range(3))  # type: ignore[return-value]
+
+
+def rgb(colour: tuple[int, int, int]) -> str:
+    return "rgb({},{},{})".format(*colour)
+
+
+def epoch_fraction(epoch: int, total: int) -> float:
+    return math.log1p(epoch) / math.log1p(total) if total > 0 else 1.0
+
+
+def layer_marker(index: int, name: str) -> str:
+    if name.startswith("out"):
+        return "o"
+    return str(index + 1) if index < 9 else chr(ord("a") + index - 9)
+
+
+class InfoPlanePlot(PlotextPlot):
+    """Redrawn by the app only when the run's data changed (see RunState.version)."""
+
+    can_focus = True
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Information plane"
+        self.border_subtitle = "x: I(X;T)   y: I(T;Y)   bits"
+        self._draw_empty()
+
+    def _draw_empty(self, message: str = "set up a run and press s") -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(message)
+        plt.xlim(0, 12)
+        plt.ylim(0, 1)
+        plt.xfrequency(5)
+        plt.yfrequency(5)
+
+    def show_empty(self, message: str) -> None:
+        self._draw_empty(message)
+        self.refresh()
+
+    def show(self, started: RunStarted, snapshots: list[Snapshot], estimator: str) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        total = started.config.train.epochs
+        seeds = len(started.seeds)
+        latest_epoch = snapshots[-1].epoch if snapshots else started.start_epoch
+        mean = f"mean of {seeds} seeds · " if seeds > 1 else ""
+        self.border_title = f"Information plane · {estimator} · {mean}epoch {latest_epoch:,}"
+        plt.xlim(0, started.max_ixt)
+        plt.ylim(0, started.h_y)
+        plt.xfrequency(5)
+        plt.yfrequency(5)
+        usable = [s for s in snapshots if estimator in s.mi]
+        if not usable:
+            plt.title("waiting for the first snapshot…")
+            self.refresh()
+            return
+        points = [(s.epoch, s.mean_mi(estimator)) for s in usable]
+        for layer, name in enumerate(started.layer_names):
+            xs = [p[1][layer][0] for p in points[:-1]]
+            ys = [p[1][layer][1] for p in points[:-1]]
+            if xs:
+                colours = [ramp_colour(epoch_fraction(p[0], total)) for p in points[:-1]]
+                plt.scatter(xs, ys, marker=layer_marker(layer, name), color=colours)
+        last = points[-1][1]
+        lx, ly = [p[0] for p in last], [p[1] for p in last]
+        if len(last) > 1:
+            plt.plot(lx, ly, marker="braille", color=LATEST_LINE)
+        for layer, name in enumerate(started.layer_names):
+            plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name), color=LATEST, style="bold")
+        self.refresh()
+
+
+class PlaneLegend(Static):
+    """What the colours and markers of the information plane mean."""
+
+    def show(self, started: RunStarted | None) -> None:
+        text = Text()
+        total = started.config.train.epochs if started else 0
+        text.append("epoch ", style="dim")
+        text.append("0 ")
+        for k in range(10):
+            text.append("█", style=rgb(ramp_colour(k / 9)))
+        text.append(f" {total:,}" if started else " end")
+        text.append("  latest ", style="dim")
+        text.append("■", style="bold " + rgb(LATEST))
+        if started:
+            text.append("   ")
+            for index, name in enumerate(started.layer_names):
+                marker = layer_marker(index, name)
+                label = name.split()[-1] if not name.startswith("out") else "out"
+                text.append(marker, style="bold")
+                text.append(f"={label} " if marker != "o" else "=output ", style="dim")
+        self.update(text)
