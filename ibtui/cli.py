@@ -23,7 +23,8 @@ app = typer.Typer(
     help="ibtui: watch the information plane of neural networks, live in the terminal.",
 )
 err_console = Console(stderr=True)
-out_console = Console()
+# Piped output (a file, CI, `| less`) gets a wide console so tables are not squeezed to 80 columns.
+out_console = Console() if sys.stdout.isatty() else Console(width=160)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -209,8 +210,8 @@ def presets() -> None:
     from ibtui.core.presets import load_preset, preset_paths
 
     table = Table(title="ibtui presets", title_justify="left")
-    for column in ("name", "dataset", "network", "activation", "L2", "epochs", "batch", "estimators"):
-        table.add_column(column)
+    for column in ("name", "dataset", "hidden", "activation", "L2", "epochs", "batch", "estimators"):
+        table.add_column(column, no_wrap=column != "estimators")
     for name in preset_paths():
         c = load_preset(name)
         net = "-".join(str(w) for w in c.model.hidden)

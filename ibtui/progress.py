@@ -25,11 +25,16 @@ class ConsoleProgress:
             TextColumn("left"),
             TimeRemainingColumn(),
             console=console,
-            disable=quiet,
+            disable=quiet or not console.is_terminal,
         )
         self.task = None
         self.estimator = ""
         self.last_layer = 0
+        # Without a terminal (a log file, CI, nohup) a live bar would only print its last frame:
+        # write a plain line at every tenth of the run instead.
+        self.plain = not quiet and not console.is_terminal
+        self.next_line_epoch = 0
+        self.total = 1
 
     def __enter__(self) -> ConsoleProgress:
         self.bar.__enter__()
@@ -46,18 +51,19 @@ class ConsoleProgress:
         elif isinstance(event, Snapshot):
             ixt, ity = event.mean_mi(self.estimator)[self.last_layer]
             loss = sum(event.train_loss) / len(event.train_loss)
-            self.bar.update(
-                self.task,
-                completed=event.epoch,
-                loss=f"loss {loss:.4f}",
-                info=f"last hidden: I(X;T) {ixt:.2f}  I(T;Y) {ity:.3f} bits",
-            )
+            info = f"last hidden: I(X;T) {ixt:.2f}  I(T;Y) {ity:.3f} bits"
+            self.bar.update(self.task, completed=event.epoch, loss=f"loss {loss:.4f}", info=info)
+            if self.plain and (event.epoch >= self.next_line_epoch or event.epoch == self.total):
+                self.next_line_epoch = event.epoch + max(1, self.total // 10)
+                elapsed = f"{event.elapsed_s:.1f}s"
+                self.console.print(f"epoch {event.epoch:>{len(str(self.total))}}/{self.total}  loss {loss:.4f}  {info}  {elapsed}", highlight=False)
         elif isinstance(event, RunFinished | RunFailed):
             self.bar.update(self.task, completed=event.epoch)
 
     def _started(self, event: RunStarted) -> None:
         config = event.config
         self.estimator = config.info.estimators[0]
+        self.total = config.train.epochs
         # The last *hidden* layer: the softmax output, when measured, comes after it.
         self.last_layer = len(config.model.hidden) - 1
         seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""
