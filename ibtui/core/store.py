@@ -296,6 +296,13 @@ class RunStore:
         self.close()
         self.summary.update(status=status, epoch=epoch, elapsed_s=round(elapsed, 3), reason=reason)
         self.summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:  # the verdicts are a bonus: a bug in them must never cost the run its summary
+            from ibtui.core.analysis import analyse_snapshots
+
+            records, _ = read_snapshot_lines(self.path / SNAPSHOTS_FILE)
+            self.summary["analysis"] = analyse_snapshots(records, self.summary.get("layers"))
+        except Exception as exc:  # noqa: BLE001
+            self.summary["analysis"] = {"error": f"{type(exc).__name__}: {exc}"}
         self._write_summary()
 
     def _write_summary(self) -> None:
