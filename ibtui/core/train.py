@@ -279,7 +279,7 @@ class Trainer:
         elapsed = lambda: elapsed_before + time.perf_counter() - t0  # noqa: E731
 
         yield self.started_event(start_epoch)
-        if start_epoch == 0 and start_step == 0:
+        if resume is None:
             yield self.measure(0, elapsed(), None)
             snapshots_done = 1
 

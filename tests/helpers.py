@@ -1,0 +1,47 @@
+"""Small shared helpers for the engine tests: tiny configs that train in well under a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ibtui.core.config import RunConfig
+from ibtui.core.events import TIMING_FIELDS
+from ibtui.core.presets import load_preset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(**overrides) -> RunConfig:
+    """The tanh preset cut down: a small net, few epochs, a snapshot every other epoch."""
+    base = {
+        "train.epochs": 12,
+        "model.hidden": (6, 4, 3),
+        "info.estimators": ("binning", "kde_upper"),
+        "info.schedule": "every",
+        "info.every": 2,
+        "info.checkpoint_every": 2,
+        "train.device": "cpu",
+        "info.on": "test",  # MI on the 819 test inputs: 25x less O(N^2) work than all 4096
+    }
+    base.update(overrides)
+    return load_preset("tanh").with_overrides(base)
+
+
+def snapshot_lines_without_timing(path: Path) -> list[dict]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        for name in TIMING_FIELDS:
+            record.pop(name, None)
+    return records
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "ibtui.cli", *args],
+        capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+    )

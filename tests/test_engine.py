@@ -1,0 +1,131 @@
+import math
+import sys
+import subprocess
+
+import pytest
+import torch
+
+from ibtui.core.events import Checkpoint, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.core.runner import execute, prepare_resume, prepare_run
+from ibtui.core.store import load_run
+from ibtui.core.train import RunControl, Trainer
+
+from helpers import snapshot_lines_without_timing, tiny_config
+
+
+def events_of(config, control=None):
+    return list(Trainer(config).run(control))
+
+
+def test_event_stream_shape():
+    events = events_of(tiny_config())
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    started = events[0]
+    assert started.n_mi_samples == 819 and math.isclose(started.max_ixt, math.log2(819))
+    assert started.layer_names == ("L1 tanh 6", "L2 tanh 4", "L3 tanh 3", "out softmax 2")
+    snapshots = [e for e in events if isinstance(e, Snapshot)]
+    assert [s.epoch for s in snapshots] == [0, 2, 4, 6, 8, 10, 12]
+    for s in snapshots:
+        assert set(s.mi) == {"binning", "kde_upper"}
+        assert len(s.mi["binning"]) == 1 and len(s.mi["binning"][0]) == 4
+        for ixt, ity in s.mi["kde_upper"][0]:
+            assert 0 <= ixt <= started.max_ixt + 1e-9 and ity <= started.h_y + 1e-6
+    assert snapshots[0].grad is None and len(snapshots[1].grad["mean"][0]) == 4  # 3 hidden + output weights
+    assert events[-1].status == "finished" and events[-1].epoch == 12
+    assert any(isinstance(e, Checkpoint) for e in events)
+
+
+def test_training_learns_the_tishby_task():
+    events = events_of(tiny_config(**{"train.epochs": 150, "model.hidden": (10, 7, 5), "info.every": 50, "info.estimators": ("binning",)}))
+    first, last = [e for e in events if isinstance(e, Snapshot)][::3]
+    assert last.train_loss[0] < first.train_loss[0] - 0.2
+    assert last.test_acc[0] > 0.8
+
+
+def test_same_config_and_seed_gives_the_same_snapshots(tmp_path):
+    config = tiny_config()
+    for name in ("a", "b"):
+        execute(*prepare_run(config, tmp_path / name))
+    a = snapshot_lines_without_timing(tmp_path / "a" / "snapshots.jsonl")
+    b = snapshot_lines_without_timing(tmp_path / "b" / "snapshots.jsonl")
+    assert a == b and len(a) == 7
+    other = tiny_config(**{"train.seed": 1})
+    execute(*prepare_run(other, tmp_path / "c"))
+    assert snapshot_lines_without_timing(tmp_path / "c" / "snapshots.jsonl") != a
+
+
+class StopAfter:
+    """A listener that asks the run to stop once it has seen n progress/snapshot events."""
+
+    def __init__(self, control, n):
+        self.control, self.n, self.seen = control, n, 0
+
+    def __call__(self, event):
+        if isinstance(event, (Snapshot, Progress)):
+            self.seen += 1
+            if self.seen == self.n:
+                self.control.request_stop()
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 6])
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, stop_after):
+    config = tiny_config(**{"train.batch_size": 512, "info.checkpoint_every": 3})
+    execute(*prepare_run(config, tmp_path / "whole"))
+    control = RunControl()
+    outcome = execute(*prepare_run(config, tmp_path / "cut"), [StopAfter(control, stop_after)], control)
+    assert outcome.status == "interrupted"
+    assert load_run(tmp_path / "cut").summary["status"] == "interrupted"
+    resumed = execute(*prepare_resume(tmp_path / "cut"))
+    assert resumed.status == "finished"
+    assert snapshot_lines_without_timing(tmp_path / "cut" / "snapshots.jsonl") == snapshot_lines_without_timing(
+        tmp_path / "whole" / "snapshots.jsonl"
+    )
+
+
+def test_pause_really_pauses():
+    control = RunControl()
+    trainer = Trainer(tiny_config(**{"train.epochs": 400}))
+    stream = trainer.run(control)
+    next(stream)  # RunStarted
+    next(stream)  # snapshot at epoch 0
+    control.pause()
+    import threading
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(next(stream)))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive() and not seen  # blocked while paused
+    control.resume()
+    thread.join(5)
+    assert seen
+    control.request_stop()
+    assert isinstance(list(stream)[-1], RunFinished)
+
+
+def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
+    config = tiny_config(**{"model.activation": "linear", "train.optimizer": "sgd", "train.lr": 1e12, "train.epochs": 50})
+    outcome = execute(*prepare_run(config, tmp_path / "nan"))
+    assert outcome.status == "failed" and "epoch" in outcome.reason and "loss became" in outcome.reason
+    record = load_run(tmp_path / "nan")
+    assert record.summary["status"] == "failed" and record.snapshots and record.snapshots[0].epoch == 0
+
+
+def test_unavailable_cuda_is_a_config_error():
+    from ibtui.core.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Trainer(tiny_config(**{"train.device": "cuda"}))
+
+
+def test_the_core_imports_neither_textual_nor_matplotlib():
+    code = (
+        "import sys, ibtui.core, ibtui.core.train, ibtui.core.runner, ibtui.core.store, ibtui.core.mi; "
+        "import ibtui.cli; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'matplotlib')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
