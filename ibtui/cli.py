@@ -265,6 +265,101 @@ def tui(
     _launch_tui(config, out)
 
 
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN/estimates/<label>).")]) -> None:
+    """Compression verdicts per layer and estimator, their spread over seeds, and the gradient SNR transition."""
+    from rich.table import Table
+
+    from ibtui.core.analysis import analyse_run
+    from ibtui.core.errors import StoreError
+    from ibtui.core.store import load_run
+
+    record = load_run(run_dir)
+    if not record.snapshots:
+        raise StoreError(f"{run_dir} has no snapshots yet, so there is nothing to report")
+    analysis = analyse_run(record)
+    seeds = analysis.get("seeds", 1)
+    table = Table(title=f"Compression verdicts: {record.summary.get('name', record.config.name)}, {seeds} seed(s), "
+                  f"{len(record.snapshots)} snapshots to epoch {record.snapshots[-1].epoch:,}", title_justify="left")
+    for column in ("layer", "estimator", "I(X;T) peak", "drop bits", "drop %", "I(X;T)",
+                   "I(T;Y) peak", "drop bits", "drop %", "I(T;Y)"):
+        table.add_column(column, no_wrap=True, justify="left" if column in ("layer", "estimator") else "right")
+    styles = {"compression": "bold green", "none": "", "inconclusive": "yellow"}
+    for estimator, entries in analysis["estimators"].items():
+        for entry in entries:
+            cells = [entry["layer"], estimator]
+            for q in ("ixt", "ity"):
+                c = entry[q]
+                if "drop_bits" not in c:
+                    cells += ["-", "-", "-", c["verdict"]]
+                    continue
+                spread = f" ± {c['drop_std']:.3f}" if seeds > 1 else ""
+                cells += [f"{c['peak_epoch']:,}", f"{c['drop_bits']:.3f}{spread}", f"{100 * c['drop_fraction']:.1f}",
+                          f"[{styles[c['verdict']]}]{c['verdict']}[/]" if styles[c["verdict"]] else c["verdict"]]
+            table.add_row(*cells)
+    out_console.print(table)
+    if seeds > 1:
+        out_console.print("drop bits: mean ± std over seeds of each seed's smoothed peak minus smoothed end.", highlight=False)
+    if analysis["snr"]:
+        snr = Table(title="Gradient SNR: drift -> diffusion (smoothed |mean| / |std| first falls below 1)", title_justify="left")
+        for column in ("layer", "transition epoch", "per seed"):
+            snr.add_column(column, no_wrap=column != "per seed")
+        for entry in analysis["snr"]:
+            epoch = f"{entry['epoch']:,}" if entry["epoch"] is not None else f"none: {entry.get('reason', '')}"
+            snr.add_row(entry["layer"], epoch, ", ".join("-" if e is None else f"{e:,}" for e in entry["epochs"]))
+        out_console.print(snr)
+    out_console.print(f"Rule: {analysis['rule']['text']} (k = {analysis['rule']['k']:g}; "
+                      f"threshold max({analysis['rule']['min_drop_bits']:g} bits, "
+                      f"{100 * analysis['rule']['min_drop_fraction']:g} % of the peak)).", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def estimate(
+    run_dir: Annotated[Path, typer.Argument(help="A run trained with --save-activations.")],
+    estimator: EstimatorOpt = None,
+    bin_size: BinSizeOpt = None,
+    n_bins: Annotated[int | None, typer.Option(help="Binning: this many equal bins on the data's range.")] = None,
+    noise_variance: NoiseOpt = None,
+    adaptive_bins: Annotated[int | None, typer.Option(help="Adaptive binning: number of bins.")] = None,
+    label: Annotated[str | None, typer.Option(help="Name of the RUN/estimates/<label> folder (default: from the settings).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing estimate with the same label.")] = False,
+) -> None:
+    """Re-estimate the information plane from saved activations, without training: RUN/estimates/<label>/."""
+    from ibtui.core.reestimate import changed_config, reestimate
+    from ibtui.core.store import load_run
+    from ibtui.export.png import INFO_PLANE_FILE, info_plane_figure, save_figure
+
+    record = load_run(run_dir)
+    config = changed_config(record.config, estimators=estimator, noise_variance=noise_variance, bin_size=bin_size,
+                            n_bins=n_bins, adaptive_bins=adaptive_bins)
+    progress = lambda done, total: err_console.print(f"estimated {done}/{total} snapshots", highlight=False) if done % 20 == 0 or done == total else None  # noqa: E731
+    out = reestimate(run_dir, config, label, overwrite=overwrite, progress=progress)
+    save_figure(info_plane_figure(load_run(out)), out / INFO_PLANE_FILE)
+    out_console.print(str(out), highlight=False)
+
+
+@app.command()
+def reproduce(
+    paper: Annotated[str, typer.Argument(help="saxe (tanh vs relu) or pokemon (the four Dong & Hisham presets).")],
+    seeds: Annotated[int | None, typer.Option(help="Seeds per run, trained as one batched model (saxe: 5).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: the presets').")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the runs and REPORT.md (default: runs/reproduce-<paper>-<date-time>).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", hidden=True, help="KEY=VALUE config override, e.g. info.every=5.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Run a paper's presets, judge its claims from the compression verdicts, and write DIR/REPORT.md."""
+    import time as _time
+
+    from ibtui.progress import ConsoleProgress
+    from ibtui.reproduce import parse_overrides, run_paper
+
+    target = out or Path("runs") / f"reproduce-{paper}-{_time.strftime('%Y%m%d-%H%M%S')}"
+
+    report_path = run_paper(paper, target, seeds=seeds, epochs=epochs, overrides=parse_overrides(overrides),
+                            progress=lambda: ConsoleProgress(err_console, quiet=quiet), log=lambda text: err_console.print(text, highlight=False))
+    out_console.print(str(report_path), highlight=False)
+
+
 def _launch_tui(config, out: Path | None) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail("the interactive app needs a terminal; without one use 'ibtui run' (see 'ibtui run --help')")

@@ -1,0 +1,178 @@
+"""Re-estimate the information plane of a finished run from its saved activations, without training.
+
+A run trained with info.save_activations keeps every snapshot's activations in
+RUN/activations/epoch_XXXXXXX.npz (keys layer0.., each (seeds, N, width) float16). This module
+runs mi.estimate_layers on them with other estimator settings and writes a new set beside the old:
+
+    RUN/estimates/<label>/config.toml       the run's config with the changed [info] section
+    RUN/estimates/<label>/snapshots.jsonl   the same record format; losses, accuracies and
+                                            gradients copied from the original snapshots
+    RUN/estimates/<label>/summary.json      the original summary, the new estimators, the analysis
+
+The directory is a run directory of its own (load_run and the PNG export accept it). The saved
+activations are float16, so estimates equal the training-time ones only to float16 rounding:
+the training engine measures the float32 activations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ibtui.core import mi
+from ibtui.core.analysis import analyse_snapshots
+from ibtui.core.config import RunConfig, validate
+from ibtui.core.errors import ConfigError, StoreError
+from ibtui.core.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, load_run, write_atomic
+
+ESTIMATES_DIR = "estimates"
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.npz$")
+
+
+def activation_files(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of every saved activation file, in epoch order."""
+    folder = Path(run_dir) / ACTIVATIONS_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _EPOCH_FILE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def load_activations(path: Path) -> list[np.ndarray]:
+    """The layers of one snapshot, each (seeds, N, width), as saved (float16)."""
+    try:
+        with np.load(path) as data:
+            names = sorted((k for k in data.files if k.startswith("layer")), key=lambda k: int(k[5:]))
+            return [data[k] for k in names]
+    except (OSError, ValueError, KeyError) as exc:
+        raise StoreError(f"the activation file {path} is damaged ({exc})") from None
+
+
+def mi_labels(config: RunConfig) -> np.ndarray:
+    """The labels of the MI sample set, chosen exactly as the training engine chooses them."""
+    from ibtui.core.train import load_config_dataset
+
+    ds = load_config_dataset(config)
+    idx = {"all": np.arange(ds.n_samples), "train": ds.train_idx, "test": ds.test_idx}[config.info.on]
+    return np.asarray(ds.y)[idx]
+
+
+def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None, noise_variance: float | None = None,
+                   bin_size: float | None = None, n_bins: int | None = None, adaptive_bins: int | None = None) -> RunConfig:
+    """The run's config with the [info] settings of the re-estimation."""
+    info = config.info
+    changes: dict[str, Any] = {}
+    if estimators:
+        changes["estimators"] = tuple(dict.fromkeys(estimators))
+    if noise_variance is not None:
+        changes["noise_variance"] = float(noise_variance)
+    if bin_size is not None and n_bins is not None:
+        raise ConfigError("give either --bin-size or --n-bins, not both")
+    if bin_size is not None:
+        changes.update(bin_size=float(bin_size), n_bins=None)
+    if n_bins is not None:
+        changes["n_bins"] = int(n_bins)
+    if adaptive_bins is not None:
+        changes["adaptive_bins"] = int(adaptive_bins)
+    new = replace(config, info=replace(info, **changes))
+    validate(new)
+    return new
+
+
+def estimate_label(config: RunConfig) -> str:
+    """A directory name that says what was estimated: binning-bs0.1, kde_upper-nv0.01, ..."""
+    info = config.info
+    parts = []
+    for name in info.estimators:
+        if name in ("kde_upper", "kde_lower"):
+            parts.append(f"{name}-nv{info.noise_variance:g}")
+        elif name == "binning":
+            parts.append(f"binning-nb{info.n_bins}" if info.n_bins else f"binning-bs{info.bin_size:g}")
+        else:
+            parts.append(f"adaptive-{info.adaptive_bins}")
+    return "+".join(parts)
+
+
+def estimate_snapshot(layers: Sequence[np.ndarray], labels: np.ndarray, config: RunConfig) -> dict[str, list]:
+    """{estimator: seed -> layer -> [I(X;T), I(T;Y)]} for one snapshot's saved activations."""
+    info = config.info
+    n_seeds = layers[0].shape[0]
+    flat = [layer[s] for s in range(n_seeds) for layer in layers]
+    estimates = mi.estimate_layers(
+        flat,
+        labels,
+        info.estimators,
+        noise_variance=info.noise_variance,
+        bin_size=None if info.n_bins else info.bin_size,  # as the engine: n_bins, when set, wins
+        n_bins=info.n_bins,
+        value_range=info.bin_range,
+        adaptive_bins=info.adaptive_bins,
+    )
+    n_layers = len(layers)
+    return {
+        name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
+        for name, values in estimates.items()
+    }
+
+
+def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None, *, overwrite: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> Path:
+    """Estimate every saved snapshot with `config.info`; write RUN/estimates/<label>/. Returns that path."""
+    record = load_run(run_dir)
+    files = activation_files(record.path)
+    if not files:
+        raise StoreError(
+            f"{record.path} has no saved activations to re-estimate from; train it with --save-activations"
+        )
+    label = label or estimate_label(config)
+    if not re.fullmatch(r"[A-Za-z0-9._+-]+", label):
+        raise ConfigError(f"the label '{label}' may only hold letters, digits and . _ + -")
+    out = record.path / ESTIMATES_DIR / label
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise StoreError(f"{out} already exists; remove it or choose another --label")
+    originals = {s.epoch: s.to_record() for s in record.snapshots}
+    labels = mi_labels(config)
+
+    records = []
+    for i, (epoch, path) in enumerate(files):
+        layers = load_activations(path)
+        if not layers or layers[0].shape[1] != len(labels):
+            raise StoreError(f"{path} does not hold {len(labels)} samples per layer, as the run's MI sample set has")
+        base = originals.get(epoch)
+        if base is None:  # activations without a snapshot line (a torn log): keep what can be kept
+            n_seeds = layers[0].shape[0]
+            nan = [float("nan")] * n_seeds
+            base = {"epoch": epoch, "elapsed_s": float("nan"), "train_loss": nan, "test_loss": nan, "train_acc": nan, "test_acc": nan}
+        new = {**base, "mi": estimate_snapshot(layers, labels, config)}
+        records.append(new)
+        if progress is not None:
+            progress(i + 1, len(files))
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / CONFIG_FILE, config.to_toml().encode())
+    lines = b"".join(json.dumps(r, separators=(",", ":"), allow_nan=True).encode() + b"\n" for r in records)
+    write_atomic(out / SNAPSHOTS_FILE, lines)
+    summary = dict(record.summary)
+    summary.pop("analysis", None)
+    summary.update(
+        estimators=list(config.info.estimators),
+        reestimated_from=str(record.path),
+        info=config.to_dict()["info"],
+        snapshots=len(records),
+    )
+    try:
+        summary["analysis"] = analyse_snapshots(records, summary.get("layers"))
+    except Exception as exc:  # noqa: BLE001 - the estimates themselves must survive an analysis bug
+        summary["analysis"] = {"error": f"{type(exc).__name__}: {exc}"}
+    write_atomic(out / SUMMARY_FILE, (json.dumps(summary, indent=2, allow_nan=True) + "\n").encode())
+    return out

@@ -1,0 +1,307 @@
+"""`ibtui reproduce saxe|pokemon`: run a paper's presets, judge its claims from the verdicts, write REPORT.md.
+
+Each preset runs once (all seeds as one batched model) into DIR/<preset>/, gets its PNGs, and
+its analysis (ibtui.core.analysis) decides, claim by claim, whether the run supports the paper.
+The paragraphs are generated from the verdicts, so a run that does not reproduce says so.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ibtui.core.analysis import analyse_run
+from ibtui.core.config import RunConfig
+from ibtui.core.errors import ConfigError, IbtuiError
+from ibtui.core.presets import load_preset
+
+PAPERS: dict[str, dict[str, Any]] = {
+    "saxe": {
+        "title": "Saxe et al., ICLR 2018, \"On the information bottleneck theory of deep learning\"",
+        "presets": ("tanh", "relu"),
+        "seeds": 5,
+    },
+    "pokemon": {
+        "title": "Dong & Hisham, \"Using information theory to enhance the understanding of deep neural networks\"",
+        "presets": ("pokemon-relu", "pokemon-tanh", "pokemon-relu-l2", "pokemon-tanh-l2"),
+        "seeds": 1,
+    },
+}
+
+
+@dataclass
+class PresetRun:
+    preset: str
+    run_dir: Path
+    config: RunConfig
+    status: str
+    wall_s: float
+    analysis: dict[str, Any] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """KEY=VALUE strings ("info.every=5", "model.hidden=[6,4]") as a dotted-override dict."""
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"'{item}' is not KEY=VALUE (for example info.every=5)")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        overrides[key.strip()] = value
+    return overrides
+
+
+def paper_configs(paper: str, seeds: int | None = None, epochs: int | None = None,
+                  overrides: dict[str, Any] | None = None) -> list[RunConfig]:
+    if paper not in PAPERS:
+        from ibtui.core.errors import unknown_name
+
+        raise ConfigError(unknown_name("paper", paper, PAPERS))
+    spec = PAPERS[paper]
+    configs = []
+    for preset in spec["presets"]:
+        extra = {"train.seeds": seeds or spec["seeds"], "train.epochs": epochs, **(overrides or {})}
+        configs.append(load_preset(preset).with_overrides(extra))
+    return configs
+
+
+def run_paper(paper: str, out: str | Path, *, seeds: int | None = None, epochs: int | None = None,
+              overrides: dict[str, Any] | None = None, progress: Callable[[], Any] | None = None,
+              log: Callable[[str], None] | None = None) -> Path:
+    """Run every preset of `paper` into out/<preset>/ and write out/REPORT.md; its path.
+
+    `progress`, when given, makes a context manager with a `handle(event)` method per run (a bar).
+    """
+    from ibtui.core.runner import execute, prepare_run
+    from ibtui.core.store import load_run
+    from ibtui.export.png import export_run
+
+    out = Path(out)
+    configs = paper_configs(paper, seeds, epochs, overrides)  # every config checked before any work
+    for config in configs:
+        target = out / config.name
+        if target.exists() and any(target.iterdir()):
+            raise IbtuiError(f"{target} already holds files; choose another --out")
+    runs: list[PresetRun] = []
+    for config in configs:
+        if log:
+            log(f"running {config.name}: {config.train.seeds} seed(s), {config.train.epochs:,} epochs")
+        trainer, store = prepare_run(config, out / config.name)
+        start = time.perf_counter()
+        with progress() if progress else nullcontext() as bar:
+            outcome = execute(trainer, store, [bar.handle] if bar is not None else [])
+        wall = time.perf_counter() - start
+        figures = export_run(outcome.run_dir)
+        record = load_run(outcome.run_dir)
+        runs.append(PresetRun(config.name, outcome.run_dir, config, outcome.status, wall, analyse_run(record), figures))
+        if outcome.status != "finished":
+            break  # an interrupted or failed run ends the reproduction; the report says so
+    report = out / "REPORT.md"
+    report.write_text(render_report(paper, runs, out), encoding="utf-8")
+    return report
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def render_report(paper: str, runs: list[PresetRun], out: Path) -> str:
+    spec = PAPERS[paper]
+    lines = [f"# Reproduction: {spec['title']}", ""]
+    if runs:
+        c = runs[0].config
+        lines += [
+            f"Generated by `ibtui reproduce {paper}`. Seeds per run: {c.train.seeds} "
+            f"({c.train.seed}..{c.train.seed + c.train.seeds - 1}), trained as one batched model; "
+            f"epochs: {c.train.epochs:,}. Verdict rule: {_rule_text(runs[0].analysis)}.",
+            "",
+        ]
+    if any(r.config.data.name == "pokemon" and not r.config.data.csv for r in runs):
+        lines += ["**These runs use ibtui's SYNTHETIC stand-in for the Pokemon Go data** (the Kaggle file "
+                  "cannot ship; pass it with --set data.csv=\"PATH\"), so they test the method, not the paper's data.", ""]
+    lines += ["## Runs", "", "| run | status | seeds | epochs | wall-clock |", "|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r.preset} | {r.status} | {r.config.train.seeds} | {r.config.train.epochs:,} | {r.wall_s:.1f} s |")
+    missing = [p for p in spec["presets"] if p not in {r.preset for r in runs}]
+    if missing:
+        lines += ["", f"Not run (an earlier run did not finish): {', '.join(missing)}."]
+    lines += ["", "## Figures", ""]
+    lines += ["| " + " | ".join(r.preset for r in runs) + " |", "|" + "---|" * len(runs)]
+    for name in ("info_plane.png", "loss.png"):
+        cells = []
+        for r in runs:
+            rel = r.run_dir.relative_to(out) if r.run_dir.is_relative_to(out) else r.run_dir
+            cells.append(f"![{r.preset} {name}]({(Path(rel) / name).as_posix()})" if (r.run_dir / name).exists() else "(none)")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Verdicts", ""]
+    for r in runs:
+        lines += [f"### {r.preset}", "", *verdict_table_md(r.analysis), ""]
+    lines += ["## Claims", ""]
+    for title, text in judge_claims(paper, runs):
+        lines += [f"**{title}** {text}", ""]
+    return "\n".join(lines)
+
+
+def _rule_text(analysis: dict[str, Any]) -> str:
+    rule = analysis.get("rule", {})
+    return (f"{rule.get('text', 'see ibtui/core/analysis.py')} (min drop {rule.get('min_drop_bits')} bits or "
+            f"{100 * rule.get('min_drop_fraction', 0):g} % of the peak, k = {rule.get('k')})")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def verdict_table_md(analysis: dict[str, Any]) -> list[str]:
+    if "error" in analysis:
+        return [f"(no analysis: {analysis['error']})"]
+    rows = ["| layer | estimator | I(X;T) peak epoch | drop (bits) | drop | verdict | I(T;Y) peak epoch | drop (bits) | drop | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for estimator, entries in analysis.get("estimators", {}).items():
+        for e in entries:
+            cells = [e["layer"], estimator]
+            for q in ("ixt", "ity"):
+                c = e[q]
+                if "drop_bits" not in c:
+                    cells += ["-", "-", "-", c["verdict"]]
+                    continue
+                spread = f" ± {c['drop_std']:.3f}" if c.get("n_seeds", 1) > 1 else ""
+                cells += [f"{c['peak_epoch']:,}", f"{c['drop_bits']:.3f}{spread}", _pct(c["drop_fraction"]), c["verdict"]]
+            rows.append("| " + " | ".join(cells) + " |")
+    snr = [s for s in analysis.get("snr", [])]
+    if snr:
+        rows += ["", "Gradient SNR drift -> diffusion transition: " + "; ".join(
+            f"{s['layer']}: {'epoch ' + format(s['epoch'], ',') if s['epoch'] is not None else 'none (' + s.get('reason', '') + ')'}"
+            for s in snr) + "."]
+    return rows
+
+
+# -- claims ------------------------------------------------------------------------------------
+
+
+def _hidden_indices(run: PresetRun) -> list[int]:
+    return list(range(len(run.config.model.hidden)))
+
+
+def _entries(run: PresetRun, estimator: str) -> list[dict[str, Any]]:
+    return run.analysis.get("estimators", {}).get(estimator, [])
+
+
+def _describe(run: PresetRun, estimator: str, layers: list[int], q: str) -> str:
+    parts = []
+    entries = _entries(run, estimator)
+    for i in layers:
+        if i < len(entries):
+            c = entries[i][q]
+            if "drop_bits" in c:
+                parts.append(f"{entries[i]['layer']}: {c['verdict']} (peak at epoch {c['peak_epoch']:,}, "
+                             f"drop {c['drop_bits']:.3f} bits = {_pct(c['drop_fraction'])})")
+            else:
+                parts.append(f"{entries[i]['layer']}: {c['verdict']}")
+    return "; ".join(parts)
+
+
+def _verdicts(run: PresetRun, estimator: str, layers: list[int], q: str) -> list[str]:
+    entries = _entries(run, estimator)
+    return [entries[i][q]["verdict"] for i in layers if i < len(entries)]
+
+
+def _support(hits: int, total: int, inconclusive: int) -> str:
+    if total == 0:
+        return "CANNOT BE JUDGED (no data)"
+    if hits == total:
+        return "SUPPORTED"
+    if hits == 0 and inconclusive == 0:
+        return "NOT SUPPORTED"
+    if hits == 0:
+        return "NOT SUPPORTED (inconclusive where not contradicted)"
+    return "PARTLY SUPPORTED"
+
+
+def judge_claims(paper: str, runs: list[PresetRun]) -> list[tuple[str, str]]:
+    by_name = {r.preset: r for r in runs}
+    return _saxe_claims(by_name) if paper == "saxe" else _pokemon_claims(by_name)
+
+
+def _saxe_claims(by_name: dict[str, PresetRun]) -> list[tuple[str, str]]:
+    claims = []
+    tanh = by_name.get("tanh")
+    if tanh is None:
+        claims.append(("Claim 1 (tanh compresses):", "CANNOT BE JUDGED: the tanh run is missing."))
+    else:
+        hidden = _hidden_indices(tanh)
+        deep = hidden[len(hidden) // 2:]
+        texts = []
+        for est in tanh.analysis.get("estimators", {}):
+            v = _verdicts(tanh, est, deep, "ixt")
+            verdict = _support(v.count("compression"), len(v), v.count("inconclusive"))
+            texts.append(f"With {est}: {verdict}: {_describe(tanh, est, deep, 'ixt')}.")
+        claims.append(("Claim 1: with tanh, the deeper hidden layers compress (I(X;T) falls) late in training.",
+                       " ".join(texts) + " Compression counts only where the drop passes the rule above; "
+                       "a peak epoch late in the run is what 'late' means here."))
+    relu = by_name.get("relu")
+    if relu is None:
+        claims.append(("Claim 2 (ReLU does not compress):", "CANNOT BE JUDGED: the relu run is missing."))
+    else:
+        hidden = _hidden_indices(relu)
+        texts = []
+        for est in relu.analysis.get("estimators", {}):
+            v = _verdicts(relu, est, hidden, "ixt")
+            verdict = _support(v.count("none"), len(v), v.count("inconclusive"))
+            texts.append(f"With {est}: {verdict} ({v.count('none')} of {len(v)} hidden layers show no compression, "
+                         f"{v.count('compression')} compress, {v.count('inconclusive')} inconclusive): "
+                         f"{_describe(relu, est, hidden, 'ixt')}.")
+        claims.append(("Claim 2: with ReLU, I(X;T) keeps rising: no compression.", " ".join(texts)))
+    return claims
+
+
+def _pokemon_claims(by_name: dict[str, PresetRun]) -> list[tuple[str, str]]:
+    claims = []
+    runs = list(by_name.values())
+    # 1. MI rises with epochs: I(T;Y) rises (fitting) in every layer of every run.
+    rises, total, detail = 0, 0, []
+    for r in runs:
+        for est, entries in r.analysis.get("estimators", {}).items():
+            risen = [e for e in entries if e["ity"].get("rise_bits", 0.0) >= e["ity"].get("threshold_bits", 0.02)]
+            rises += len(risen)
+            total += len(entries)
+            detail.append(f"{r.preset} ({est}): {len(risen)} of {len(entries)} layers")
+    claims.append(("Claim 1: mutual information rises with the epochs.",
+                   f"{_support(rises, total, 0)}: I(T;Y) rose by more than the threshold in " + "; ".join(detail) + "."))
+    # 2. No compression without regularisation.
+    for name in ("pokemon-relu", "pokemon-tanh"):
+        r = by_name.get(name)
+        if r is None:
+            claims.append((f"Claim 2 ({name}: no compression without regularisation):", "CANNOT BE JUDGED: the run is missing."))
+            continue
+        texts = []
+        for est in r.analysis.get("estimators", {}):
+            layers = list(range(len(_entries(r, est))))
+            v = _verdicts(r, est, layers, "ixt") + _verdicts(r, est, layers, "ity")
+            texts.append(f"With {est}: {_support(v.count('none'), len(v), v.count('inconclusive'))} "
+                         f"({v.count('compression')} of {len(v)} layer curves compress). "
+                         f"I(X;T): {_describe(r, est, layers, 'ixt')}. I(T;Y): {_describe(r, est, layers, 'ity')}.")
+        claims.append((f"Claim 2 ({name}): without regularisation there is no compression.", " ".join(texts)))
+    # 3. and 4. With L2: I(T;Y) rises then falls; I(X;T) compresses slightly.
+    for name in ("pokemon-relu-l2", "pokemon-tanh-l2"):
+        r = by_name.get(name)
+        if r is None:
+            claims.append((f"Claims 3-4 ({name}):", "CANNOT BE JUDGED: the run is missing."))
+            continue
+        for q, title in (("ity", "I(T;Y) rises, then falls"), ("ixt", "I(X;T) compresses slightly")):
+            texts = []
+            for est in r.analysis.get("estimators", {}):
+                layers = list(range(len(_entries(r, est))))
+                v = _verdicts(r, est, layers, q)
+                texts.append(f"With {est}: {_support(v.count('compression'), len(v), v.count('inconclusive'))} "
+                             f"({v.count('compression')} of {len(v)} layers): {_describe(r, est, layers, q)}.")
+            claims.append((f"Claim {3 if q == 'ity' else 4} ({name}): with L2 0.001, {title}.", " ".join(texts)))
+    return claims
