@@ -178,14 +178,14 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train headless with a live progress bar; write the run directory and its PNGs."""
-    from ibtui.core.runner import default_run_dir, prepare_run
-
     config = build_config(
         preset, epochs=epochs, activation=activation, hidden=hidden, l2=l2, dropout=dropout,
         noise_variance=noise_variance, estimator=estimator, bin_size=bin_size, seed=seed, seeds=seeds,
         lr=lr, batch_size=batch_size, dataset=dataset, data_csv=data_csv, features=features, label=label,
         device=device, save_activations=save_activations,
     )
+    from ibtui.core.runner import default_run_dir, prepare_run  # imports torch: after the options are checked
+
     trainer, store = prepare_run(config, out or default_run_dir(config))
     _run_headless(trainer, store, quiet)
 

@@ -1,0 +1,94 @@
+"""The command line as a user meets it: real subprocesses, exit codes, one-sentence errors."""
+
+import json
+
+import pytest
+
+from helpers import REPO, run_cli
+
+TINY = ["--epochs", "4", "--hidden", "4,3", "--estimator", "binning", "--device", "cpu"]
+
+
+def assert_one_clear_sentence(result, *words):
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    text = " ".join(result.stderr.split())
+    for word in words:
+        assert word in text, text
+
+
+def test_run_writes_a_complete_run_directory(tmp_path):
+    out = tmp_path / "r"
+    result = run_cli("run", "--preset", "tanh", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert {"config.toml", "snapshots.jsonl", "summary.json", "info_plane.png", "loss.png"} <= {p.name for p in out.iterdir()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epoch"] == 4
+    assert "epoch" in result.stderr and "I(X;T)" in result.stderr  # the progress display
+
+
+def test_presets_table_lists_every_preset():
+    result = run_cli("presets")
+    assert result.returncode == 0
+    for name in ("tanh", "relu", "tishby", "pokemon-relu-l2", "pokemon-tanh"):
+        assert name in result.stdout
+    assert "kde_upper" in result.stdout and "25,000" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "--preset", "tahn"], ["unknown preset 'tahn'", "did you mean 'tanh'"]),
+        (["run", "--activation", "sigmoud"], ["unknown activation", "'sigmoid'"]),
+        (["run", "--estimator", "kde"], ["unknown estimator 'kde'"]),
+        (["run", "--noise-variance", "0"], ["noise variance must be positive"]),
+        (["run", "--noise-variance", "-1e-3"], ["noise variance must be positive"]),
+        (["run", "--epochs", "0"], ["train.epochs must be at least 1"]),
+        (["run", "--hidden", "10,0,3"], ["positive integers"]),
+        (["run", "--hidden", "10,x"], ["comma-separated list"]),
+        (["run", "--dataset", "csv", "--data-csv", "/nonexistent/file.csv", "--label", "y"], ["/nonexistent/file.csv"]),
+        (["run", "--device", "cuda", "--epochs", "1"], ["CUDA"]),
+        (["resume", "/nonexistent/run"], ["not a run directory"]),
+        (["export", "/nonexistent/run"], ["not a run directory"]),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(args, words, tmp_path):
+    if args[:2] == ["run", "--device"]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    result = run_cli(*args, "--out", str(tmp_path / "never")) if args[0] == "run" else run_cli(*args)
+    assert_one_clear_sentence(result, *words)
+    assert not (tmp_path / "never").exists()  # nothing written for bad input
+
+
+def test_malformed_preset_file_names_file_and_line(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text("[train]\nepochs = 10\nlr = \n")
+    result = run_cli("run", "--preset", str(bad))
+    assert_one_clear_sentence(result, "mine.toml", "line 3")
+
+
+def test_csv_missing_a_column(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40)))
+    result = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,c", "--label", "label", *TINY, "--out", str(tmp_path / "r"))
+    assert_one_clear_sentence(result, "d.csv", "'c'")
+    ok = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,b", "--label", "label", *TINY, "--out", str(tmp_path / "ok"))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_out_directory_with_another_run_is_refused_and_untouched(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("run", *TINY, "--out", str(out)).returncode == 0
+    before = (out / "snapshots.jsonl").read_bytes()
+    result = run_cli("run", *TINY, "--seed", "5", "--out", str(out))
+    assert_one_clear_sentence(result, "already holds a run")
+    assert (out / "snapshots.jsonl").read_bytes() == before
+
+
+def test_tui_without_a_terminal_points_to_run():
+    result = run_cli()
+    assert_one_clear_sentence(result, "ibtui run")
