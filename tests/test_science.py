@@ -48,12 +48,12 @@ def saved_run(tmp_path_factory):
 
 
 def test_batched_seeds_equal_separate_seeded_runs():
-    config = tiny_config(**{"train.epochs": 10, "train.batch_size": 1024, "info.estimators": ("binning",),
-                            "info.every": 5, "model.hidden": (10, 7, 5, 4, 3)})
+    config = tiny_config(**{"train.epochs": 6, "train.batch_size": 1024, "info.estimators": ("binning",),
+                            "info.every": 3, "model.hidden": (10, 7, 5, 4, 3)})
     batched = [e for e in Trainer(config.with_overrides({"train.seeds": 3})).run() if type(e).__name__ == "Snapshot"]
     for seed in range(3):
         single = [e for e in Trainer(config.with_overrides({"train.seed": seed})).run() if type(e).__name__ == "Snapshot"]
-        assert [s.epoch for s in single] == [s.epoch for s in batched] == [0, 5, 10]
+        assert [s.epoch for s in single] == [s.epoch for s in batched] == [0, 3, 6]
         for one, many in zip(single, batched):
             for field in ("train_loss", "test_loss", "train_acc", "test_acc"):
                 assert getattr(one, field)[0] == pytest.approx(getattr(many, field)[seed], rel=1e-5, abs=1e-6)
@@ -144,11 +144,11 @@ def test_reproduce_saxe_on_a_tiny_config_writes_the_report(tmp_path, monkeypatch
 def test_reproduce_pokemon_runs_the_four_presets(tmp_path):
     from ibtui.reproduce import run_paper
 
-    report = run_paper("pokemon", tmp_path / "pk", seeds=1, epochs=3,
+    report = run_paper("pokemon", tmp_path / "pk", seeds=1, epochs=2,
                        overrides={"info.estimators": ("binning",), "info.schedule": "every", "model.hidden": (6, 4)})
     text = report.read_text()
     for preset in ("pokemon-relu", "pokemon-tanh", "pokemon-relu-l2", "pokemon-tanh-l2"):
-        assert f"| {preset} | finished | 1 | 3 |" in text
+        assert f"| {preset} | finished | 1 | 2 |" in text
         assert (tmp_path / "pk" / preset / "info_plane.png").exists()
     assert "SYNTHETIC" in text
     for claim in ("Claim 1: mutual information rises", "Claim 2 (pokemon-relu)", "Claim 2 (pokemon-tanh)",
