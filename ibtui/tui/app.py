@@ -115,6 +115,7 @@ class IbtuiApp(App):
         self.run_clock: RunClock | None = None
         self.estimator: str | None = None
         self._drawn_version = -1
+        self._bindings_key: tuple | None = None
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -164,7 +165,12 @@ class IbtuiApp(App):
     def _refresh_controls(self) -> None:
         form = self.query_one(SettingsForm)
         form.set_startable(not self.running and self.form_config is not None)
-        self.refresh_bindings()
+        # The footer recomposes on refresh_bindings: only when what check_action says changed.
+        key = (self.running, self.form_config is None, self.run_state is None,
+               len(self.run_state.estimators) if self.run_state else 0)
+        if key != self._bindings_key:
+            self._bindings_key = key
+            self.refresh_bindings()
 
     # -- the form ---------------------------------------------------------------------------------
 
@@ -431,7 +437,7 @@ class IbtuiApp(App):
         self.query_one(PlaneLegend).show(run.started)
         self.query_one("#loss", CurvesPlot).show(run.curves, total)
         self.query_one("#accuracy", CurvesPlot).show(run.curves, total)
-        self.refresh_bindings()
+        self._refresh_controls()
 
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self.run_state, self.run_clock)

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ibtui.core.events import RunStarted, Snapshot
+from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 
 # A viridis-like ramp: dark violet (early) to bright yellow (late).
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))

@@ -57,14 +57,14 @@ def location_line(state: RunState | None) -> Text:
 class StatusBar(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-top"):
-            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield ProgressBar(total=1, show_eta=False, id="progress")
             yield Static(id="status-line")
         yield Static(id="location-line")
 
     def show(self, state: RunState | None, clock: RunClock | None) -> None:
         bar = self.query_one(ProgressBar)
         if state is None:
-            bar.update(total=None, progress=0)
+            bar.update(total=1, progress=0)  # not indeterminate: that one animates with the clock
         else:
             bar.update(total=max(1, state.total_epochs), progress=state.epoch)
         self.query_one("#status-line", Static).update(status_line(state, clock))

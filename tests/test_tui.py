@@ -1,0 +1,514 @@
+"""The TUI, driven with Textual's pilot: the form, a run's life (start, pause, cancel, export,
+quit), presets, errors, snapshots of the main screens, and one run through the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("textual")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from textual.widgets import Button, Input, Select  # noqa: E402
+from tui_fakes import FakeEngine, FakeExporter, FrozenClock  # noqa: E402
+
+from ibtui.core.presets import load_preset  # noqa: E402
+from ibtui.tui.app import IbtuiApp  # noqa: E402
+from ibtui.tui.buffer import EventBuffer  # noqa: E402
+from ibtui.tui.screens.confirm import ConfirmQuit  # noqa: E402
+from ibtui.tui.screens.presets import PresetPicker  # noqa: E402
+from ibtui.tui.widgets.info_plane import InfoPlanePlot  # noqa: E402
+
+SIZE = (120, 36)
+
+
+def async_test(function):
+    """Run an async test body with asyncio.run (no pytest-asyncio needed); fixtures pass through."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(function(*args, **kwargs))
+
+    return wrapper
+
+
+def make_app(tmp_path: Path, *, epochs: int = 40, engine: FakeEngine | None = None, **overrides) -> IbtuiApp:
+    config = load_preset("tanh").with_overrides({"train.epochs": epochs, **overrides})
+    return IbtuiApp(
+        config=config,
+        trainer_factory=engine or FakeEngine(),
+        exporter=FakeExporter(),
+        runs_root=tmp_path / "runs",
+        clock=FrozenClock(),
+    )
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+
+
+async def set_input(pilot, ident: str, value: str) -> None:
+    pilot.app.query_one(f"#{ident}", Input).value = value
+    await pilot.pause()
+
+
+def start_button(app) -> Button:
+    return app.query_one("#start", Button)
+
+
+def form_error(app) -> str:
+    return str(app.query_one("#form-error").render())
+
+
+def run_finished(app) -> bool:
+    return app.run_state is not None and not app.run_state.active
+
+
+# -- the form --------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_form_is_filled_from_the_config(tmp_path):
+    app = make_app(tmp_path, epochs=123, **{"train.l2": 0.001, "train.seeds": 3})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        q = lambda ident: app.query_one(f"#{ident}", Input).value  # noqa: E731
+        assert q("epochs") == "123"
+        assert q("hidden") == "10,7,5,4,3"
+        assert q("noise") == "0.001"
+        assert q("estimators") == "kde_upper, binning"
+        assert q("seeds") == "3"
+        assert app.query_one("#regulariser", Select).value == "l2"
+        assert q("reg-factor") == "0.001"
+        assert app.query_one("#activation", Select).value == "tanh"
+        assert not start_button(app).disabled
+        assert app.form_config is not None and app.form_config.train.epochs == 123
+
+
+@async_test
+async def test_form_edits_produce_the_config(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#activation", Select).value = "relu"
+        app.query_one("#regulariser", Select).value = "dropout"
+        await pilot.pause()
+        await set_input(pilot, "reg-factor", "0.2")
+        await set_input(pilot, "epochs", "77")
+        await set_input(pilot, "noise", "0.01")
+        await set_input(pilot, "estimators", "kde_lower")
+        await set_input(pilot, "lr", "1e-3")
+        await set_input(pilot, "batch", "0")
+        await set_input(pilot, "seed", "5")
+        await set_input(pilot, "seeds", "2")
+        await set_input(pilot, "hidden", "8,4")
+        await pilot.pause()
+        c = app.form_config
+        assert c is not None, form_error(app)
+        assert (c.model.activation, c.model.dropout, c.train.l2) == ("relu", 0.2, 0.0)
+        assert (c.train.epochs, c.info.noise_variance, c.info.estimators) == (77, 0.01, ("kde_lower",))
+        assert (c.train.lr, c.train.batch_size, c.train.seed, c.train.seeds) == (1e-3, 0, 5, 2)
+        assert c.model.hidden == (8, 4)
+        assert c.name == "tanh"  # the preset's other settings stay underneath
+
+
+INVALID_INPUTS = [
+    ("epochs", "0", "epochs: must be a whole number >= 1"),
+    ("epochs", "ten", "epochs: must be a whole number >= 1"),
+    ("noise", "-1", "noise σ²: must be a number > 0"),
+    ("estimators", "kde_upper, kde", "estimators: must name estimators"),
+    ("hidden", "10,,x", "hidden: must be widths"),
+    ("lr", "0", "learn rate: must be a number > 0"),
+    ("seeds", "0", "seed × n: must be a whole number >= 1"),
+]
+
+
+@async_test
+async def test_invalid_input_disables_start_and_says_why(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for ident, value, message in INVALID_INPUTS:
+            good = app.query_one(f"#{ident}", Input).value
+            await set_input(pilot, ident, value)
+            assert start_button(app).disabled, ident
+            assert message in form_error(app)
+            assert app.query_one(f"#{ident}", Input).has_class("-invalid")
+            await pilot.press("s")  # the key does nothing while the form is invalid
+            await pilot.pause()
+            assert app.run_state is None
+            await set_input(pilot, ident, good)
+            assert not start_button(app).disabled and form_error(app) == ""
+        # The dropout rate must be below 1; an L2 factor need not be.
+        app.query_one("#regulariser", Select).value = "dropout"
+        await pilot.pause()
+        await set_input(pilot, "reg-factor", "1.5")
+        assert start_button(app).disabled and "regularise: must be" in form_error(app)
+        app.query_one("#regulariser", Select).value = "l2"
+        await pilot.pause()
+        await pilot.pause()
+        assert not start_button(app).disabled
+
+
+@async_test
+async def test_config_error_from_with_overrides_is_shown(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#dataset", Select).value = "csv"  # the csv dataset needs a file
+        await pilot.pause()
+        await pilot.pause()
+        assert start_button(app).disabled
+        assert "csv dataset needs data.csv" in form_error(app)
+        app.query_one("#dataset", Select).value = "tishby"
+        await pilot.pause()
+        await pilot.pause()
+        assert not start_button(app).disabled
+        assert form_error(app) == ""
+
+
+@async_test
+async def test_preset_picker_fills_every_field(tmp_path):
+    app = make_app(tmp_path, epochs=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PresetPicker)
+        options = app.screen.query_one("#preset-list")
+        index = [o.id for o in options.options].index("pokemon-relu-l2")
+        options.highlighted = index
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        expected = load_preset("pokemon-relu-l2")
+        assert app.base_config == expected
+        assert app.query_one("#dataset", Select).value == "pokemon"
+        assert app.query_one("#activation", Select).value == expected.model.activation
+        assert app.query_one("#epochs", Input).value == str(expected.train.epochs)
+        assert app.query_one("#hidden", Input).value == ",".join(map(str, expected.model.hidden))
+        assert app.query_one("#regulariser", Select).value == "l2"
+        assert float(app.query_one("#reg-factor", Input).value) == expected.train.l2
+        assert app.form_config == expected
+
+
+@async_test
+async def test_preset_select_in_the_form_and_command_palette(tmp_path):
+    app = make_app(tmp_path, epochs=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.query_one("#preset", Select).value = "relu"
+        await pilot.pause()
+        await pilot.pause()
+        assert app.query_one("#activation", Select).value == "relu"
+        assert app.form_config == load_preset("relu")
+        # The palette lists the presets as commands.
+        from ibtui.tui.commands import PresetCommands
+
+        provider = PresetCommands(app.screen)
+        titles = [title for title, _, _ in provider._commands()]
+        assert "preset: tishby" in titles
+        app.load_preset("tishby")
+        await pilot.pause()
+        assert app.query_one("#epochs", Input).value == str(load_preset("tishby").train.epochs)
+
+
+# -- a run's life ----------------------------------------------------------------------------------
+
+
+@async_test
+async def test_start_runs_to_the_end_and_exports(tmp_path):
+    engine = FakeEngine()
+    app = make_app(tmp_path, epochs=40, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app) and app._exporter.calls)
+        await pilot.pause(0.3)
+        run = app.run_state
+        assert run.status == "finished" and run.epoch == 40
+        assert [s.epoch for s in run.snapshots][:3] == [0, 1, 2] and run.snapshots[-1].epoch == 40
+        assert engine.configs[0] == app.form_config
+        run_dir = run.run_dir
+        assert run_dir.parent == tmp_path / "runs"
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "finished"
+        assert len((run_dir / "snapshots.jsonl").read_text().splitlines()) == len(run.snapshots)
+        assert app._exporter.calls == [run_dir]
+        assert any("PNGs written" in (n.title or "") for n in app._notifications)
+        assert not start_button(app).disabled  # ready for the next run
+        assert app.query_one("#epochs", Input).disabled is False
+
+
+@async_test
+async def test_pause_really_pauses_and_resumes(tmp_path):
+    engine = FakeEngine(step_delay=0.01)
+    app = make_app(tmp_path, epochs=200, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: engine.trainers and app.run_state.epoch > 2)
+        await pilot.press("space")
+        trainer = engine.trainers[0]
+        await wait_for(pilot, trainer.saw_pause.is_set)
+        assert app.run_state.status == "paused"
+        assert app.job.control.paused
+        await pilot.pause(0.3)
+        frozen = app.run_state.epoch
+        await pilot.pause(0.4)
+        assert app.run_state.epoch == frozen  # nothing trains while paused
+        await pilot.press("space")
+        assert not app.job.control.paused
+        await wait_for(pilot, lambda: app.run_state.epoch > frozen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: run_finished(app))
+
+
+@async_test
+async def test_cancel_keeps_the_partial_run_and_exports_it(tmp_path):
+    engine = FakeEngine(step_delay=0.01)
+    app = make_app(tmp_path, epochs=500, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.run_state is not None and app.run_state.epoch >= 5)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: run_finished(app) and app._exporter.calls)
+        run = app.run_state
+        assert run.status == "interrupted" and 5 <= run.epoch < 500
+        assert engine.trainers[0].stopped.is_set()
+        summary = json.loads((run.run_dir / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+        assert (run.run_dir / "info_plane.png").exists()
+        assert any("ibtui resume" in n.message for n in app._notifications)
+
+
+@async_test
+async def test_export_now_during_a_run(tmp_path):
+    engine = FakeEngine(step_delay=0.01)
+    app = make_app(tmp_path, epochs=500, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("e")  # nothing to export yet: a warning, no call
+        await pilot.pause()
+        assert app._exporter.calls == []
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.run_state.snapshots)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app._exporter.calls)
+        assert app._exporter.calls == [app.run_state.run_dir]
+        assert app.run_state.active  # exporting does not stop training
+        await pilot.press("c")
+        await wait_for(pilot, lambda: run_finished(app))
+
+
+@async_test
+async def test_quit_during_a_run_asks_and_stops_the_worker_within_a_second(tmp_path):
+    engine = FakeEngine(step_delay=0.01)
+    app = make_app(tmp_path, epochs=100_000, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.run_state.epoch > 2)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("n")  # no: keep training
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmQuit) and app.run_state.active
+        await pilot.press("q")
+        await pilot.pause()
+        began = time.monotonic()
+        await pilot.press("y")
+        trainer = engine.trainers[0]
+        await wait_for(pilot, trainer.stopped.is_set, timeout=1.0)
+        assert time.monotonic() - began < 1.0
+    worker_threads = [w for w in app.workers if w.group == "training" and w.is_running]
+    assert worker_threads == []
+    summary = json.loads((app.run_state.run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+
+
+@async_test
+async def test_quit_when_idle_needs_no_confirmation(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+@async_test
+async def test_failed_run_and_refused_run_are_notified_and_the_app_stays_usable(tmp_path):
+    engine = FakeEngine(fail_at=3)
+    app = make_app(tmp_path, epochs=50, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        await pilot.pause()
+        assert app.run_state.status == "failed"
+        assert any("loss became [nan]" in n.message and n.severity == "error" for n in app._notifications)
+        # prepare_run refusing (a CSV that cannot be read) is a notification too.
+        engine.fail_at = None
+        engine.prepare_error = "cannot read /nope.csv: no such file"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app) and app.run_state.reason and "nope" in app.run_state.reason)
+        assert any("nope.csv" in n.message for n in app._notifications)
+        # ... and a third run works.
+        engine.prepare_error = None
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        assert app.run_state.status == "finished"
+
+
+@async_test
+async def test_cuda_asked_for_where_there_is_none(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    config = load_preset("tanh").with_overrides({"train.epochs": 2, "train.device": "cuda"})
+    app = IbtuiApp(config=config, runs_root=tmp_path / "runs", exporter=FakeExporter(), clock=FrozenClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app), timeout=20)
+        assert any("CUDA" in n.message for n in app._notifications)
+        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@async_test
+async def test_estimator_switch_and_seed_means(tmp_path):
+    app = make_app(tmp_path, epochs=20, **{"train.seeds": 3})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        await pilot.pause(0.3)
+        plane = app.query_one(InfoPlanePlot)
+        assert app.estimator == "kde_upper"
+        assert "mean of 3 seeds" in plane.border_title
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.estimator == "binning"
+        assert "binning" in plane.border_title
+        await pilot.press("m")
+        assert app.estimator == "kde_upper"
+
+
+def test_event_buffer_keeps_only_the_latest_progress():
+    from ibtui.core.events import Progress, RunFinished
+
+    buffer = EventBuffer("r1")
+    for epoch in range(1, 6):
+        buffer.push(Progress("r1", epoch, 10, 0.5, 0.0))
+    buffer.push(RunFinished("r1", "finished", 10, 1.0))
+    drained = buffer.drain()
+    assert drained.progress.epoch == 5
+    assert [type(e).__name__ for e in drained.events] == ["RunFinished"]
+    assert not buffer.drain()
+
+
+@async_test
+async def test_stale_messages_from_an_old_run_are_dropped(tmp_path):
+    from ibtui.tui.messages import RunEnded
+
+    app = make_app(tmp_path, epochs=20)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        status = app.run_state.status
+        app.post_message(RunEnded("not-this-run", tmp_path, "failed", 1, "old news"))
+        await pilot.pause()
+        assert app.run_state.status == status
+        assert not any("old news" in n.message for n in app._notifications)
+
+
+# -- snapshots -------------------------------------------------------------------------------------
+
+
+def _snapshot_app(tmp_path: Path) -> IbtuiApp:
+    app = make_app(tmp_path, epochs=300)
+    app._runs_root = Path("runs")  # the run directory shown in the status line must not vary
+    app._next_run_dir = lambda config: Path("runs/tanh-snapshot")  # type: ignore[method-assign]
+    return app
+
+
+def test_snapshot_settings(snap_compare, tmp_path):
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE)
+
+
+def test_snapshot_finished_run(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def run_to_end(pilot):
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app._exporter.calls)
+        pilot.app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE, run_before=run_to_end)
+
+
+def test_snapshot_small_terminal_with_invalid_input(snap_compare, tmp_path):
+    async def break_form(pilot):
+        pilot.app.query_one("#epochs", Input).value = "0"
+        await pilot.pause()
+
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=break_form)
+
+
+def test_snapshot_help(snap_compare, tmp_path):
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE, press=["question_mark"])
+
+
+# -- the real engine -------------------------------------------------------------------------------
+
+
+@async_test
+async def test_real_engine_run_through_the_app(tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import ibtui.core.mi  # noqa: F401
+        import ibtui.export.png  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"the engine is not complete yet ({exc})")
+    config = load_preset("tanh").with_overrides(
+        {"train.epochs": 5, "info.estimators": ("binning",), "model.hidden": (4, 3), "train.device": "cpu"}
+    )
+    out = tmp_path / "run"
+    app = IbtuiApp(config=config, out=out)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app), timeout=60)
+        await wait_for(pilot, lambda: any("PNGs written" in (n.title or "") for n in app._notifications), timeout=60)
+        run = app.run_state
+        assert run.status == "finished", run.reason
+        assert run.run_dir == out
+        assert [s.epoch for s in run.snapshots] == [0, 1, 2, 3, 4, 5]
+        assert run.started.layer_names == ("L1 tanh 4", "L2 tanh 3", "out softmax 2")
+        plane = app.query_one(InfoPlanePlot)
+        assert "epoch 5" in plane.border_title
+        for snapshot in run.snapshots:
+            for ixt, ity in snapshot.mean_mi("binning"):
+                assert 0 <= ixt <= run.started.max_ixt + 1e-9 and 0 <= ity <= run.started.h_y + 1e-9
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert (out / "config.toml").exists()
+    assert len((out / "snapshots.jsonl").read_text().splitlines()) == 6
+    assert (out / "info_plane.png").stat().st_size > 1000
+    assert (out / "loss.png").stat().st_size > 1000
