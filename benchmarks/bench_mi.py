@@ -1,0 +1,147 @@
+"""Benchmarks of ibtui.core.mi: the snapshot hot path of the training engine.
+
+Run as `python -m benchmarks.bench_mi` from the repository root. Targets on the 2-core CPU machine
+(torch.set_num_threads(2)): KDE upper + lower for 6 tanh layers (widths 10, 7, 5, 4, 3, 2) over
+N = 4096 inputs with 2 classes in <= 40 ms, binning of the same in <= 10 ms, and KDE for N = 60,000,
+d = 20 within 2 GB (peak memory linear in N).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from ibtui.core import mi
+
+WIDTHS = (10, 7, 5, 4, 3, 2)
+N = 4096
+NOISE_VARIANCE = 1e-3
+
+
+def _layers(n: int = N, seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    layers = [torch.tanh(torch.randn(n, w, generator=gen) * 2) for w in WIDTHS]
+    labels = torch.randint(0, 2, (n,), generator=gen)
+    return layers, labels
+
+
+def reference_kde(layers, labels, noise_variance: float) -> dict[str, list[tuple[float, float]]]:
+    """The plain PyTorch way: torch.cdist, logsumexp, a Python loop over classes, per bound."""
+    out: dict[str, list[tuple[float, float]]] = {"kde_upper": [], "kde_lower": []}
+    ln2 = float(np.log(2.0))
+    for t in layers:
+        t = t.to(torch.float64)
+        n = t.shape[0]
+        d2 = torch.cdist(t, t) ** 2
+        for name, factor in (("kde_upper", 2.0), ("kde_lower", 8.0)):
+            logk = -d2 / (factor * noise_variance)
+            ixt = -(torch.logsumexp(logk, dim=1) - np.log(n)).mean()
+            cond = 0.0
+            for c in torch.unique(labels):
+                m = labels == c
+                nc = int(m.sum())
+                sub = logk[m][:, m]
+                cond = cond + nc / n * -(torch.logsumexp(sub, dim=1) - np.log(nc)).mean()
+            out[name].append((float(ixt) / ln2, float(ixt - cond) / ln2))
+    return out
+
+
+def _time(fn, repeats: int) -> list[float]:
+    fn()  # warm up (allocations, thread pool)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _row(name: str, times: list[float], ref: list[float] | None = None, note: str = "") -> dict:
+    return {
+        "name": name,
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "ref_median_ms": statistics.median(ref) if ref else None,
+        "note": note,
+    }
+
+
+_MEMORY_CHILD = r"""
+import json, resource, sys, time, torch
+torch.set_num_threads(2)
+from ibtui.core import mi
+n, d = int(sys.argv[1]), int(sys.argv[2])
+gen = torch.Generator().manual_seed(0)
+t = torch.tanh(torch.randn(n, d, generator=gen) * 2)
+y = torch.randint(0, 2, (n,), generator=gen)
+mi.estimate_layers([t[:256]], y[:256], ["kde_upper", "kde_lower"])  # load kernels, thread pool
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+r = mi.estimate_layers([t], y, ["kde_upper", "kde_lower"], noise_variance=1e-3)
+seconds = time.perf_counter() - t0
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kib": before, "after_kib": after, "seconds": seconds, "result": r}))
+"""
+
+
+def memory_row(n: int, d: int) -> dict:
+    """Peak RSS growth of one KDE (both bounds) call, measured in a fresh subprocess."""
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(d)], capture_output=True, text=True, check=True)
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    delta_mib = (data["after_kib"] - data["before_kib"]) / 1024
+    ms = data["seconds"] * 1e3
+    return {
+        "name": f"kde upper+lower peak memory N={n} d={d}",
+        "median_ms": ms,
+        "min_ms": ms,
+        "max_ms": ms,
+        "ref_median_ms": None,
+        "note": f"peak RSS +{delta_mib:.0f} MiB over {data['before_kib'] / 1024:.0f} MiB (target < 2048 MiB); one run",
+    }
+
+
+def run(quick: bool) -> list[dict]:
+    torch.set_num_threads(2)
+    repeats = 5 if quick else 21
+    layers, labels = _layers()
+    rows = []
+
+    kde = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)
+    ref = _time(lambda: reference_kde(layers, labels, NOISE_VARIANCE), max(3, repeats // 4))
+    fast = mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE)
+    slow = reference_kde(layers, labels, NOISE_VARIANCE)
+    diff = max(abs(a - b) for k in fast for fa, sa in zip(fast[k], slow[k]) for a, b in zip(fa, sa))
+    ratio = statistics.median(ref) / statistics.median(kde)
+    rows.append(_row(f"kde upper+lower 6 layers N={N}", kde, ref, f"target 40 ms; reference (cdist+logsumexp, float64) {ratio:.1f}x slower; max diff {diff:.1e} bits"))
+
+    one = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper"], noise_variance=NOISE_VARIANCE), repeats)
+    rows.append(_row(f"kde upper only 6 layers N={N}", one))
+
+    binning = _time(lambda: mi.estimate_layers(layers, labels, ["binning"]), repeats)
+    rows.append(_row(f"binning (0.07) 6 layers N={N}", binning, note="target 10 ms"))
+    tishby = _time(lambda: mi.estimate_layers(layers, labels, ["binning"], n_bins=30, value_range=(-1.0, 1.0)), repeats)
+    rows.append(_row(f"binning (30 bins on [-1,1]) 6 layers N={N}", tishby))
+    adaptive = _time(lambda: mi.estimate_layers(layers, labels, ["adaptive"]), repeats)
+    rows.append(_row(f"adaptive (30 bins) 6 layers N={N}", adaptive))
+
+    rows.append(memory_row(20_000 if quick else 60_000, 20))
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [f"{'benchmark':46} {'median':>9} {'min':>9} {'max':>9} {'ref':>9}  note"]
+    for r in rows:
+        ref = f"{r['ref_median_ms']:9.1f}" if r["ref_median_ms"] is not None else f"{'-':>9}"
+        lines.append(f"{r['name']:46} {r['median_ms']:9.1f} {r['min_ms']:9.1f} {r['max_ms']:9.1f} {ref}  {r['note']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(format_table(run(quick="--quick" in sys.argv)))
