@@ -17,17 +17,27 @@ import torch.nn.functional as F
 from ibtui.core.config import ACTIVATIONS, ModelConfig
 from ibtui.core.errors import ConfigError, unknown_name
 
-ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "softsign": F.softsign,
-    "softplus": F.softplus,
-    "elu": F.elu,
-    "gelu": F.gelu,
-    "linear": lambda t: t,
-    "hard-tanh": F.hardtanh,
+def _gelu_grad(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    # d/dz [z * Phi(z)] = Phi(z) + z * phi(z)
+    cdf = 0.5 * (1.0 + torch.erf(z * 0.7071067811865476))
+    return cdf + z * torch.exp(-0.5 * z * z) * 0.3989422804014327
+
+
+# name -> (f(z), f'(z) written from z and h = f(z), whether f' needs z). The training step
+# back-propagates by hand with these, which costs a third of autograd's per-op bookkeeping on
+# the tiny matrices of these networks; tests check it against autograd for every activation.
+ACTIVATIONS_WITH_GRADS: dict[str, tuple[Callable, Callable, bool]] = {
+    "tanh": (torch.tanh, lambda z, h: 1.0 - h * h, False),
+    "relu": (torch.relu, lambda z, h: (h > 0).to(h.dtype), False),
+    "sigmoid": (torch.sigmoid, lambda z, h: h * (1.0 - h), False),
+    "softsign": (F.softsign, lambda z, h: (1.0 - h.abs()).square(), False),
+    "softplus": (F.softplus, lambda z, h: torch.sigmoid(z), True),
+    "elu": (F.elu, lambda z, h: torch.where(z > 0, 1.0, h + 1.0), True),
+    "gelu": (F.gelu, _gelu_grad, True),
+    "linear": (lambda z: z, lambda z, h: torch.ones_like(h), False),
+    "hard-tanh": (F.hardtanh, lambda z, h: ((z > -1) & (z < 1)).to(h.dtype), True),
 }
+ACTIVATION_FUNCTIONS = {name: pair[0] for name, pair in ACTIVATIONS_WITH_GRADS.items()}
 assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
 
 
@@ -82,50 +92,73 @@ class StackedMLP:
             b = torch.stack([net[layer][1] for net in per_seed]).unsqueeze(1)
             for k, tensor in ((2 * layer, w), (2 * layer + 1, b)):
                 flat[self._offsets[k] : self._offsets[k + 1]] = tensor.reshape(-1)
-        # The flat buffer is updated in place by the optimiser; autograd sees one leaf per layer
-        # tensor, each a view into it, with its .grad a view into one flat gradient buffer, so
-        # backward accumulates straight into self.flat_grad with no per-tensor bookkeeping.
+        # The optimiser updates the flat buffer in place and the training step writes gradients
+        # straight into the matching views of one flat gradient buffer.
         self.flat = flat.to(device)
         self.flat_grad = torch.zeros_like(self.flat)
-        self._params = [v.detach().requires_grad_() for v in self._views(self.flat)]
-        for param, grad in zip(self._params, self._views(self.flat_grad)):
-            param.grad = grad
+        views = self._views(self.flat)
+        grad_views = self._views(self.flat_grad)
+        self.weights, self.biases = views[0::2], views[1::2]
+        self.weight_grads, self.bias_grads = grad_views[0::2], grad_views[1::2]
+        _, self._derivative, self._derivative_needs_z = ACTIVATIONS_WITH_GRADS[config.activation]
 
     def _views(self, source: torch.Tensor) -> list[torch.Tensor]:
         return [source[a:b].view(shape) for a, b, shape in zip(self._offsets[:-1], self._offsets[1:], self._shapes)]
 
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        return self._params[0::2]
-
-    @property
-    def biases(self) -> list[torch.Tensor]:
-        return self._params[1::2]
-
-    def weight_grads(self) -> list[torch.Tensor]:
-        return [w.grad for w in self.weights]
-
-    def zero_grad(self) -> None:
-        self.flat_grad.zero_()
-
-    def forward(self, x: torch.Tensor, *, train: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (S, B, n_inputs) -> logits (S, B, n_outputs) and each hidden layer's activations."""
         hidden = []
         h = x
-        last = len(self._params) // 2 - 1
-        for layer, (w, b) in enumerate(zip(self._params[0::2], self._params[1::2])):
-            h = torch.baddbmm(b, h, w)
-            if layer == last:
-                break
-            h = self.activation(h)
-            if train and self.dropout > 0:
-                h = F.dropout(h, self.dropout, training=True)
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = self.activation(torch.baddbmm(b, h, w))
             hidden.append(h)
-        return h, hidden
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1]), hidden
 
-    def l2_penalty(self) -> torch.Tensor:
-        """Sum over seeds of each seed's sum of squared weights (biases excluded, as in Keras)."""
-        return sum((w * w).sum() for w in self.weights)
+    @torch.no_grad()
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, l2: float, want_loss: bool) -> torch.Tensor | None:
+        """Forward and backward for one minibatch: x (S, B, in), y (S, B).
+
+        Each seed's loss is the mean cross-entropy over its minibatch plus l2 * sum(W^2); the
+        gradients land in self.flat_grad (overwritten, not accumulated). Returns the per-seed
+        cross-entropy when asked (it costs two extra operations).
+        """
+        inputs, pre, post = [], [], []
+        h = x
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            inputs.append(h)
+            z = torch.baddbmm(b, h, w)
+            h = self.activation(z)
+            if self.dropout > 0:
+                keep = torch.empty_like(h).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
+                pre.append((z, h, keep))
+                h = h * keep
+            else:
+                pre.append((z, h, None))
+        inputs.append(h)
+        logits = torch.baddbmm(self.biases[-1], h, self.weights[-1])
+        log_p = torch.log_softmax(logits, dim=-1)
+        target = y.unsqueeze(-1)
+        loss = None
+        if want_loss:
+            loss = -log_p.gather(-1, target).squeeze(-1).mean(1)
+        # d(mean CE)/d logits = (softmax - onehot) / B, for each seed separately.
+        delta = log_p.exp_()
+        delta.scatter_add_(-1, target, torch.full_like(target, -1.0, dtype=delta.dtype))
+        delta.div_(x.shape[1])
+        for layer in range(len(self.weights) - 1, -1, -1):
+            torch.bmm(inputs[layer].transpose(1, 2), delta, out=self.weight_grads[layer])
+            if l2 > 0:
+                self.weight_grads[layer].add_(self.weights[layer], alpha=2.0 * l2)
+            torch.sum(delta, dim=1, keepdim=True, out=self.bias_grads[layer])
+            if layer == 0:
+                break
+            z, h, keep = pre[layer - 1]
+            delta = torch.bmm(delta, self.weights[layer].transpose(1, 2))
+            delta.mul_(self._derivative(z, h))
+            if keep is not None:
+                delta.mul_(keep)
+        return loss
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"flat": self.flat.detach().cpu().clone(), "widths": torch.tensor(self.widths)}
@@ -133,5 +166,4 @@ class StackedMLP:
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         if tuple(state["widths"].tolist()) != self.widths or state["flat"].shape != self.flat.shape:
             raise ConfigError("the checkpoint's network does not match the run's configuration")
-        with torch.no_grad():
-            self.flat.copy_(state["flat"].to(self.flat.device))
+        self.flat.copy_(state["flat"].to(self.flat.device))

@@ -268,7 +268,7 @@ class Trainer:
         cfg = self.config.train
         n_seeds = len(self.seeds)
         n_train = len(self.x_train)
-        n_classes = self.dataset.n_classes
+        n_features = self.dataset.n_features
         wanted = set(self.schedule)
         resume = self._resume_state
         start_epoch = resume["epoch"] if resume else 0
@@ -312,24 +312,21 @@ class Trainer:
                     yield RunFinished(self.run_id, "interrupted", epoch - 1, elapsed())
                     return
                 idx = perms[:, step * self.batch_size : (step + 1) * self.batch_size]
-                xb, yb = self.x_train[idx], self.y_train[idx]
-                logits, _ = self.model.forward(xb, train=True)
-                ce = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="none")
-                per_seed_loss = ce.view(n_seeds, -1).mean(1)
-                loss = per_seed_loss.sum()
-                if cfg.l2 > 0:
-                    loss = loss + cfg.l2 * self.model.l2_penalty()
-                self.model.zero_grad()
-                loss.backward()
+                flat_idx = idx.reshape(-1)
+                xb = self.x_train.index_select(0, flat_idx).view(n_seeds, -1, n_features)
+                yb = self.y_train.index_select(0, flat_idx).view(n_seeds, -1)
+                last_step = step == self.steps_per_epoch - 1
+                step_loss = self.model.train_step(xb, yb, cfg.l2, want_loss=last_step)
+                if last_step:
+                    per_seed_loss = step_loss
                 if accum:
-                    with torch.no_grad():
-                        for total, squares, grad in zip(accum["sum"], accum["sq"], self.model.weight_grads()):
-                            total.add_(grad)
-                            squares.addcmul_(grad, grad)
-                        accum["count"][0] += 1
+                    for total, squares, grad in zip(accum["sum"], accum["sq"], self.model.weight_grads):
+                        total.add_(grad)
+                        squares.addcmul_(grad, grad)
+                    accum["count"][0] += 1
                 self.optimizer.step()
 
-            last_loss = per_seed_loss.detach()
+            last_loss = per_seed_loss
             if not bool(torch.isfinite(last_loss).all()):
                 yield RunFailed(
                     self.run_id,
