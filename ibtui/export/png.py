@@ -122,6 +122,7 @@ def info_plane_figure(record: RunRecord) -> Figure:
                 linewidths=0.35,
                 zorder=3,
             )
+        _mark_peaks(ax, mean)
         _bounds(ax, max_ixt, h_y)
         ax.set_xlim(-0.02 * x_top, 1.04 * x_top)
         ax.set_ylim(-0.02 * y_top, 1.06 * y_top)
@@ -146,11 +147,32 @@ def info_plane_figure(record: RunRecord) -> Figure:
                markerfacecolor="0.65", markeredgecolor="0.15", markeredgewidth=0.6, label=name)
         for i, name in enumerate(layers)
     ]
+    handles.append(
+        Line2D([], [], marker="o", linestyle="none", markersize=9, markerfacecolor="none",
+               markeredgecolor=PEAK_COLOR, markeredgewidth=2.0, label="I(X;T) peak (turning point)")
+    )
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
                    fontsize=LEGEND_SIZE, title="layer (marker); colour = epoch", title_fontsize=LEGEND_SIZE)
     fig.suptitle(_header(record, "Information plane"), fontsize=TITLE_SIZE)
     return fig
+
+
+PEAK_COLOR = "#009E73"  # the "green dots" of Shwartz-Ziv & Tishby: where fitting turns into compression
+
+
+def _mark_peaks(ax, mean: np.ndarray) -> None:
+    """Each layer's I(X;T) peak on the smoothed seed-mean curve, found as analysis.py finds it."""
+    from ibtui.core.analysis import DEFAULT_RULE, smooth
+
+    for layer in range(mean.shape[1]):
+        ixt = mean[:, layer, 0]
+        ok = np.flatnonzero(np.isfinite(ixt))
+        if ok.size < 3:
+            continue
+        at = ok[int(np.argmax(smooth(ixt[ok], DEFAULT_RULE.window(ok.size))))]
+        ax.scatter([mean[at, layer, 0]], [mean[at, layer, 1]], s=130, marker=LAYER_MARKERS[layer % len(LAYER_MARKERS)],
+                   facecolors="none", edgecolors=PEAK_COLOR, linewidths=2.0, zorder=4)
 
 
 def loss_figure(record: RunRecord) -> Figure:
