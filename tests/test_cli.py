@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import REPO, run_cli
+from helpers import run_cli
 
 TINY = ["--epochs", "4", "--hidden", "4,3", "--estimator", "binning", "--device", "cpu"]
 

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import torch
 
-from ibtui.core.events import Checkpoint, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.core.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
 from ibtui.core.runner import execute, prepare_resume, prepare_run
 from ibtui.core.store import load_run
 from ibtui.core.train import RunControl, Trainer

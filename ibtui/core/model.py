@@ -123,7 +123,7 @@ class StackedMLP:
         gradients land in self.flat_grad (overwritten, not accumulated). Returns the per-seed
         cross-entropy when asked (it costs two extra operations).
         """
-        inputs, pre, post = [], [], []
+        inputs, pre = [], []
         h = x
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             inputs.append(h)

@@ -68,6 +68,27 @@ class RunControl:
             pass
 
 
+class TorchThreads:
+    """Switches torch's intra-op thread count: one for the tiny training ops, all for MI.
+
+    The training step is dozens of operations on matrices of a few thousand entries; spreading
+    them over threads only adds synchronisation, and on a machine whose other core is busy an
+    OpenMP barrier can make each one 10-100x slower. The O(N^2) estimators do use every thread.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.enabled = device.type == "cpu"
+        self.estimation = torch.get_num_threads()
+
+    def training(self) -> None:
+        if self.enabled:
+            torch.set_num_threads(1)
+
+    def measuring(self) -> None:
+        if self.enabled:
+            torch.set_num_threads(self.estimation)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but this torch build sees no CUDA GPU")
@@ -199,6 +220,10 @@ class Trainer:
         if self.config.info.measure_output:
             layers.append(torch.softmax(logits, dim=-1))
         layers = [h[:, self.mi_idx] for h in layers]
+        if self.config.info.save_activations:
+            # Saved activations are float16; measuring the same rounded values makes
+            # `ibtui estimate` with unchanged parameters reproduce these numbers exactly.
+            layers = [h.half().float() for h in layers]
         flat = [h[s] for s in range(n_seeds) for h in layers]
         info = self.config.info
         estimates = mi.estimate_layers(
@@ -231,7 +256,7 @@ class Trainer:
             }
         activations = None
         if info.save_activations:
-            activations = [h.to(torch.float16).cpu().numpy() for h in layers]
+            activations = [h.half().cpu().numpy() for h in layers]
         return Snapshot(
             run_id=self.run_id,
             epoch=epoch,
@@ -265,23 +290,30 @@ class Trainer:
 
     def run(self, control: RunControl | None = None) -> Iterator[Event]:
         control = control or RunControl()
-        cfg = self.config.train
-        n_seeds = len(self.seeds)
-        n_train = len(self.x_train)
-        n_features = self.dataset.n_features
-        wanted = set(self.schedule)
         resume = self._resume_state
         start_epoch = resume["epoch"] if resume else 0
-        start_step = resume["step"] if resume else 0
         snapshots_done = resume["snapshots_done"] if resume else 0
         elapsed_before = resume["elapsed_s"] if resume else 0.0
         t0 = time.perf_counter()
         elapsed = lambda: elapsed_before + time.perf_counter() - t0  # noqa: E731
 
+        threads = TorchThreads(self.device)
         yield self.started_event(start_epoch)
         if resume is None:
             yield self.measure(0, elapsed(), None)
             snapshots_done = 1
+        try:
+            yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, threads)
+        finally:
+            threads.measuring()  # leave the process as we found it
+
+    def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed, threads) -> Iterator[Event]:
+        cfg = self.config.train
+        n_seeds = len(self.seeds)
+        n_train = len(self.x_train)
+        n_features = self.dataset.n_features
+        wanted = set(self.schedule)
+        threads.training()
 
         last_progress = 0.0
         perms: torch.Tensor | None = None
@@ -340,7 +372,9 @@ class Trainer:
                 last_progress = now
                 yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
             if epoch in wanted:
+                threads.measuring()
                 snapshot = self.measure(epoch, elapsed(), accum)
+                threads.training()
                 yield snapshot
                 snapshots_done += 1
                 if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
