@@ -39,7 +39,7 @@ class CurvesPlot(PlotextPlot):
             plt.ylim(0, max(finite) * 1.05 if finite and max(finite) > 0 else 1)
         else:
             train, test = curves.train_acc, curves.test_acc
-        marker = "hd"
+        marker = "dot"  # block glyphs ("hd") render too wide in SVG screenshots
         plt.plot(curves.epochs, train, marker=marker, color=TRAIN, label="train")
         if any(v == v for v in test):
             plt.plot(curves.epochs, test, marker=marker, color=TEST, label="test")

@@ -1,0 +1,65 @@
+"""Make screenshots/*.png of the app at 120x36 from Textual's SVG screenshots (cairosvg).
+
+    python scripts/screenshots.py [--epochs 1500]
+
+settings.png: the form on the tanh preset; running.png: a real tanh run in progress;
+finished.png: the same run finished. Uses the real engine (kde_upper) in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import cairosvg
+
+from ibtui.core.presets import load_preset
+from ibtui.tui.app import IbtuiApp
+
+SIZE = (120, 36)
+OUT = Path(__file__).resolve().parents[1] / "screenshots"
+
+
+def save(app: IbtuiApp, name: str) -> Path:
+    path = OUT / f"{name}.png"
+    cairosvg.svg2png(bytestring=app.export_screenshot(title="ibtui").encode(), write_to=str(path), output_width=1800)
+    print(f"wrote {path}")
+    return path
+
+
+async def main(epochs: int, running_at: float) -> None:
+    OUT.mkdir(exist_ok=True)
+    config = load_preset("tanh").with_overrides(
+        {"train.epochs": epochs, "info.estimators": ("kde_upper",), "train.device": "cpu"}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        app = IbtuiApp(config=config, out=Path(tmp) / "tanh-demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.5)
+            save(app, "settings")
+            await pilot.press("s")
+            while app.run_state is None or app.run_state.epoch < running_at * epochs:
+                await pilot.pause(0.2)
+            await pilot.pause(0.5)
+            app.clear_notifications()
+            await pilot.pause(0.3)
+            save(app, "running")
+            deadline = time.monotonic() + 600
+            while app.run_state.active and time.monotonic() < deadline:
+                await pilot.pause(0.5)
+            deadline = time.monotonic() + 60  # the PNG export and its notification
+            while not any("PNGs" in (n.title or "") for n in app._notifications) and time.monotonic() < deadline:
+                await pilot.pause(0.5)
+            await pilot.pause(0.5)
+            save(app, "finished")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1500)
+    parser.add_argument("--running-at", type=float, default=0.3, help="fraction of epochs for running.png")
+    args = parser.parse_args()
+    asyncio.run(main(args.epochs, args.running_at))
