@@ -12,11 +12,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
 
+from benchmarks.common import format_table, row as _row, time_ms as _time
 from ibtui.core import mi
 
 WIDTHS = (10, 7, 5, 4, 3, 2)
@@ -52,30 +52,10 @@ def reference_kde(layers, labels, noise_variance: float) -> dict[str, list[tuple
     return out
 
 
-def _time(fn, repeats: int) -> list[float]:
-    fn()  # warm up (allocations, thread pool)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return times
-
-
-def _row(name: str, times: list[float], ref: list[float] | None = None, note: str = "") -> dict:
-    return {
-        "name": name,
-        "median_ms": statistics.median(times),
-        "min_ms": min(times),
-        "max_ms": max(times),
-        "ref_median_ms": statistics.median(ref) if ref else None,
-        "note": note,
-    }
-
-
 _MEMORY_CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads(2)
+from benchmarks.common import format_table, row as _row, time_ms as _time
 from ibtui.core import mi
 n, d = int(sys.argv[1]), int(sys.argv[2])
 gen = torch.Generator().manual_seed(0)
@@ -133,14 +113,6 @@ def run(quick: bool) -> list[dict]:
 
     rows.append(memory_row(20_000 if quick else 60_000, 20))
     return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    lines = [f"{'benchmark':46} {'median':>9} {'min':>9} {'max':>9} {'ref':>9}  note"]
-    for r in rows:
-        ref = f"{r['ref_median_ms']:9.1f}" if r["ref_median_ms"] is not None else f"{'-':>9}"
-        lines.append(f"{r['name']:46} {r['median_ms']:9.1f} {r['min_ms']:9.1f} {r['max_ms']:9.1f} {ref}  {r['note']}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

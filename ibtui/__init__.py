@@ -1,3 +1,11 @@
 """ibtui: a terminal laboratory for the information plane of neural networks."""
 
+import os
+
 __version__ = "0.1.0"
+
+# OpenMP threads that spin while waiting turn torch's CPU kernels 10-100x slower whenever
+# another busy process shares the cores (measured: KDE snapshot 127 ms -> 11 s on 2 cores with
+# one other job). Sleeping waiters cost nothing measurable on an idle machine. This only takes
+# effect if ibtui is imported before torch; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
