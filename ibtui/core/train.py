@@ -15,7 +15,10 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,7 @@ from ibtui.core.schedule import snapshot_epochs
 
 CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
+STOP_WAIT_S = 0.5  # how long a stop waits for information estimates already under way
 # Shuffling draws from its own generator per seed, so minibatch order does not depend on init.
 SHUFFLE_SEED_OFFSET = 1 << 40
 
@@ -68,25 +72,69 @@ class RunControl:
             pass
 
 
-class TorchThreads:
-    """Switches torch's intra-op thread count: one for the tiny training ops, all for MI.
+class SnapshotPipeline:
+    """Estimates the information plane of snapshots beside training, handing them back in order.
 
-    The training step is dozens of operations on matrices of a few thousand entries; spreading
-    them over threads only adds synchronisation, and on a machine whose other core is busy an
-    OpenMP barrier can make each one 10-100x slower. The O(N^2) estimators do use every thread.
+    On a CPU with several cores the engine trains on one torch thread (dozens of tiny operations
+    per step gain nothing from more and, with a busy neighbour, lose 10-100x to OpenMP barriers)
+    while one worker thread estimates MI with the remaining threads, so the O(N^2) work overlaps
+    training. Torch's thread count is per thread (OpenMP), so the two settings do not interfere.
+    On one core, or on CUDA, estimates are made in line.
     """
 
-    def __init__(self, device: torch.device) -> None:
-        self.enabled = device.type == "cpu"
-        self.estimation = torch.get_num_threads()
+    MAX_PENDING = 4  # snapshots waiting for estimates: bounds memory and how long a stop waits
 
-    def training(self) -> None:
-        if self.enabled:
+    def __init__(self, device: torch.device) -> None:
+        self.on_cpu = device.type == "cpu"
+        self.threads_before = torch.get_num_threads()
+        self.background = self.on_cpu and self.threads_before >= 2
+        self.pending: deque[Future] = deque()
+        self.pool = None
+        if self.background:
+            spare = max(1, self.threads_before - 1)
+            self.pool = ThreadPoolExecutor(1, "ibtui-mi", initializer=torch.set_num_threads, initargs=(spare,))
+        if self.on_cpu:
             torch.set_num_threads(1)
 
-    def measuring(self) -> None:
-        if self.enabled:
-            torch.set_num_threads(self.estimation)
+    def submit(self, estimate: Callable[[], Snapshot]) -> Iterator[Snapshot]:
+        """Queue a snapshot's estimate; yields the oldest if too many are waiting."""
+        if self.pool is None:
+            yield estimate()
+            return
+        self.pending.append(self.pool.submit(estimate))
+        if len(self.pending) > self.MAX_PENDING:
+            yield self.pending.popleft().result()
+
+    def ready(self) -> Iterator[Snapshot]:
+        while self.pending and self.pending[0].done():
+            yield self.pending.popleft().result()
+
+    def drain(self) -> Iterator[Snapshot]:
+        while self.pending:
+            yield self.pending.popleft().result()
+
+    def drain_within(self, seconds: float) -> Iterator[Snapshot]:
+        """Yield what finishes within `seconds`; drop the rest. Returns whether nothing was dropped."""
+        deadline = time.monotonic() + seconds
+        while self.pending:
+            try:
+                snapshot = self.pending[0].result(timeout=max(0.0, deadline - time.monotonic()))
+            except FuturesTimeout:
+                for future in self.pending:
+                    future.cancel()
+                self.pending.clear()
+                return False
+            self.pending.popleft()
+            yield snapshot
+        return True
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True)
+        if self.on_cpu:
+            torch.set_num_threads(self.threads_before)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -200,9 +248,15 @@ class Trainer:
 
     # -- measuring ---------------------------------------------------------------------------
 
-    @torch.no_grad()
     def measure(self, epoch: int, elapsed: float, accum: dict | None) -> Snapshot:
         """Losses, accuracies and the information plane of every layer of every seed."""
+        return self.observe(epoch, elapsed, accum)()
+
+    @torch.no_grad()
+    def observe(self, epoch: int, elapsed: float, accum: dict | None) -> Callable[[], Snapshot]:
+        """Take the snapshot's activations, losses and gradient norms now; return the function
+        that estimates the information plane from them (safe to call on another thread: it
+        only reads tensors that training never writes again)."""
         n_seeds = len(self.seeds)
         x = self.x_all.expand(n_seeds, *self.x_all.shape)
         logits, hidden = self.model.forward(x)
@@ -224,23 +278,6 @@ class Trainer:
             # Saved activations are float16; measuring the same rounded values makes
             # `ibtui estimate` with unchanged parameters reproduce these numbers exactly.
             layers = [h.half().float() for h in layers]
-        flat = [h[s] for s in range(n_seeds) for h in layers]
-        info = self.config.info
-        estimates = mi.estimate_layers(
-            flat,
-            self.mi_labels,
-            info.estimators,
-            noise_variance=info.noise_variance,
-            bin_size=None if info.n_bins else info.bin_size,  # n_bins, when set, wins
-            n_bins=info.n_bins,
-            value_range=info.bin_range,
-            adaptive_bins=info.adaptive_bins,
-        )
-        n_layers = len(layers)
-        per_seed = {
-            name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
-            for name, values in estimates.items()
-        }
         grad = None
         if accum and accum.get("count"):
             count = float(accum["count"][0])
@@ -254,21 +291,42 @@ class Trainer:
                 "mean": torch.stack(means, 1).tolist(),
                 "std": torch.stack(stds, 1).tolist(),
             }
+        info = self.config.info
         activations = None
         if info.save_activations:
             activations = [h.half().cpu().numpy() for h in layers]
-        return Snapshot(
-            run_id=self.run_id,
-            epoch=epoch,
-            elapsed_s=round(elapsed, 3),
-            train_loss=losses["train"],
-            test_loss=losses["test"],
-            train_acc=accs["train"],
-            test_acc=accs["test"],
-            mi=per_seed,
-            grad=grad,
-            activations=activations,
-        )
+
+        def estimate() -> Snapshot:
+            flat = [h[s] for s in range(n_seeds) for h in layers]
+            estimates = mi.estimate_layers(
+                flat,
+                self.mi_labels,
+                info.estimators,
+                noise_variance=info.noise_variance,
+                bin_size=None if info.n_bins else info.bin_size,  # n_bins, when set, wins
+                n_bins=info.n_bins,
+                value_range=info.bin_range,
+                adaptive_bins=info.adaptive_bins,
+            )
+            n_layers = len(layers)
+            per_seed = {
+                name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
+                for name, values in estimates.items()
+            }
+            return Snapshot(
+                run_id=self.run_id,
+                epoch=epoch,
+                elapsed_s=round(elapsed, 3),
+                train_loss=losses["train"],
+                test_loss=losses["test"],
+                train_acc=accs["train"],
+                test_acc=accs["test"],
+                mi=per_seed,
+                grad=grad,
+                activations=activations,
+            )
+
+        return estimate
 
     def started_event(self, start_epoch: int) -> RunStarted:
         return RunStarted(
@@ -297,23 +355,22 @@ class Trainer:
         t0 = time.perf_counter()
         elapsed = lambda: elapsed_before + time.perf_counter() - t0  # noqa: E731
 
-        threads = TorchThreads(self.device)
         yield self.started_event(start_epoch)
-        if resume is None:
-            yield self.measure(0, elapsed(), None)
-            snapshots_done = 1
+        pipeline = SnapshotPipeline(self.device)
         try:
-            yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, threads)
+            if resume is None:
+                yield from pipeline.submit(self.observe(0, elapsed(), None))
+                snapshots_done = 1
+            yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, pipeline)
         finally:
-            threads.measuring()  # leave the process as we found it
+            pipeline.close()  # leaves torch's thread count as it found it
 
-    def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed, threads) -> Iterator[Event]:
+    def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
         n_seeds = len(self.seeds)
         n_train = len(self.x_train)
         n_features = self.dataset.n_features
         wanted = set(self.schedule)
-        threads.training()
 
         last_progress = 0.0
         perms: torch.Tensor | None = None
@@ -339,8 +396,11 @@ class Trainer:
                 if control.paused:
                     control.wait_while_paused()
                 if control.stop_requested:
-                    state = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
-                    yield Checkpoint(self.run_id, epoch - 1, state)
+                    # Stop promptly: wait briefly for the estimates in flight. If they are not
+                    # done, the last periodic checkpoint stands and resume measures them again.
+                    if (yield from pipeline.drain_within(STOP_WAIT_S)):
+                        state = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
+                        yield Checkpoint(self.run_id, epoch - 1, state)
                     yield RunFinished(self.run_id, "interrupted", epoch - 1, elapsed())
                     return
                 idx = perms[:, step * self.batch_size : (step + 1) * self.batch_size]
@@ -360,6 +420,7 @@ class Trainer:
 
             last_loss = per_seed_loss
             if not bool(torch.isfinite(last_loss).all()):
+                yield from pipeline.drain()
                 yield RunFailed(
                     self.run_id,
                     f"the loss became {last_loss.tolist()} at epoch {epoch}; try a smaller learning rate",
@@ -372,12 +433,12 @@ class Trainer:
                 last_progress = now
                 yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
             if epoch in wanted:
-                threads.measuring()
-                snapshot = self.measure(epoch, elapsed(), accum)
-                threads.training()
-                yield snapshot
+                yield from pipeline.submit(self.observe(epoch, elapsed(), accum))
                 snapshots_done += 1
                 if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
+                    yield from pipeline.drain()  # a checkpoint never runs ahead of the snapshots on disk
                     yield Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
+            yield from pipeline.ready()
+        yield from pipeline.drain()
         yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
         yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())
