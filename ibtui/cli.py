@@ -6,6 +6,7 @@ and every bad input becomes one sentence on stderr with exit code 2.
 
 from __future__ import annotations
 
+import inspect
 import signal
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def build_config(
     epochs=None, activation=None, hidden=None, l2=None, dropout=None, noise_variance=None,
     estimator=None, bin_size=None, seed=None, seeds=None, lr=None, batch_size=None, dataset=None,
     data_csv=None, features=None, label=None, device=None, save_activations=None,
-):
+):  # the options of `ibtui run` and `ibtui tui`, by name
     """A preset with the command line's options on top; validated, so errors come before any work."""
     from ibtui.core.presets import load_preset
 
@@ -178,16 +179,26 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train headless with a live progress bar; write the run directory and its PNGs."""
-    config = build_config(
-        preset, epochs=epochs, activation=activation, hidden=hidden, l2=l2, dropout=dropout,
-        noise_variance=noise_variance, estimator=estimator, bin_size=bin_size, seed=seed, seeds=seeds,
-        lr=lr, batch_size=batch_size, dataset=dataset, data_csv=data_csv, features=features, label=label,
-        device=device, save_activations=save_activations,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("out", "quiet")}
+    config = build_config(**options)
     from ibtui.core.runner import default_run_dir, prepare_run  # imports torch: after the options are checked
 
     trainer, store = prepare_run(config, out or default_run_dir(config))
     _run_headless(trainer, store, quiet)
+
+
+def tui(**options) -> None:
+    """Open the interactive app with the form filled from a preset and these options."""
+    out = options.pop("out")
+    _launch_tui(build_config(**options), out)
+
+
+# `ibtui tui` takes exactly the options of `ibtui run` (but --quiet): one list, kept in one place.
+_run_signature = inspect.signature(run, eval_str=True)
+tui.__signature__ = _run_signature.replace(
+    parameters=[p for name, p in _run_signature.parameters.items() if name != "quiet"]
+)
+app.command()(tui)
 
 
 @app.command()
@@ -230,39 +241,6 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     load_run(run_dir)  # a clear error for a directory that is not a run
     for figure in _export(run_dir):
         out_console.print(str(figure), highlight=False)
-
-
-@app.command()
-def tui(
-    preset: PresetOpt = "tanh",
-    epochs: EpochsOpt = None,
-    activation: ActivationOpt = None,
-    hidden: HiddenOpt = None,
-    l2: L2Opt = None,
-    dropout: DropoutOpt = None,
-    noise_variance: NoiseOpt = None,
-    estimator: EstimatorOpt = None,
-    bin_size: BinSizeOpt = None,
-    seed: SeedOpt = None,
-    seeds: SeedsOpt = None,
-    lr: LrOpt = None,
-    batch_size: BatchOpt = None,
-    dataset: DatasetOpt = None,
-    data_csv: CsvOpt = None,
-    features: FeaturesOpt = None,
-    label: LabelOpt = None,
-    device: DeviceOpt = None,
-    save_activations: SaveActOpt = None,
-    out: OutOpt = None,
-) -> None:
-    """Open the interactive app with the form filled from a preset and these options."""
-    config = build_config(
-        preset, epochs=epochs, activation=activation, hidden=hidden, l2=l2, dropout=dropout,
-        noise_variance=noise_variance, estimator=estimator, bin_size=bin_size, seed=seed, seeds=seeds,
-        lr=lr, batch_size=batch_size, dataset=dataset, data_csv=data_csv, features=features, label=label,
-        device=device, save_activations=save_activations,
-    )
-    _launch_tui(config, out)
 
 
 @app.command()
