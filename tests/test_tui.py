@@ -408,6 +408,33 @@ async def test_estimator_switch_and_seed_means(tmp_path):
         assert app.estimator == "kde_upper"
 
 
+@async_test
+async def test_curves_show_train_and_test_with_round_ticks(tmp_path):
+    from ibtui.tui.widgets.curves import TEST_MARKER, TRAIN_MARKER, CurvesPlot
+
+    app = make_app(tmp_path, epochs=60)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        drawn: dict[str, list[str]] = {"loss": [], "accuracy": []}
+        for kind in drawn:
+            plot = app.query_one(f"#{kind}", CurvesPlot)
+            original = plot.plt.plot
+            plot.plt.plot = lambda *a, _kind=kind, _original=original, **k: (drawn[_kind].append(k["marker"]), _original(*a, **k))[1]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        await pilot.pause(0.3)
+        for kind in drawn:
+            plot = app.query_one(f"#{kind}", CurvesPlot)
+            # Every redraw plots test first, then train on top, each with its own marker.
+            assert drawn[kind] and drawn[kind][-2:] == [TEST_MARKER, TRAIN_MARKER]
+            assert all(pair == (TEST_MARKER, TRAIN_MARKER) for pair in zip(drawn[kind][::2], drawn[kind][1::2]))
+            text = str(plot.render())
+            assert TRAIN_MARKER in text and TEST_MARKER in text  # both series visible
+            assert "train" in plot.border_subtitle and "test" in plot.border_subtitle
+            labels = {line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line}
+            assert labels == {"0.0", "0.5", "1.0"}, labels  # round ticks (the loss peaks at 0.85 here)
+
+
 def test_event_buffer_keeps_only_the_latest_progress():
     from ibtui.core.events import Progress, RunFinished
 

@@ -1,6 +1,14 @@
-"""Loss and accuracy against epoch (seed means), train and test, drawn live."""
+"""Loss and accuracy against epoch (seed means), train and test, drawn live.
+
+Train and test get their own marker and colour, and train is drawn last: where the two share a
+terminal cell (they often do, the plot is a few rows high) the train point shows, and wherever
+they part both are visible. The legend is on the border (with the latest values), not
+inside the plot, where it would hide the first points: the kind on top, the legend below. The y axis gets round ticks.
+"""
 
 from __future__ import annotations
+
+import math
 
 from textual_plotext import PlotextPlot
 
@@ -9,6 +17,36 @@ from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlap
 
 TRAIN = (97, 175, 239)
 TEST = (229, 152, 75)
+TRAIN_MARKER = "•"
+TEST_MARKER = "×"
+
+
+def _hex(colour: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*colour)
+
+
+def nice_ticks(top: float, count: int = 3) -> tuple[float, list[float]]:
+    """A round axis top >= top and ticks 0, step, ..., top with about `count` ticks.
+
+    0.79 -> (0.8, [0, 0.4, 0.8]); 0.2 -> (0.2, [0, 0.1, 0.2]); 2.3 -> (3, [0, 1.5, 3])... the step
+    is 1, 2, 2.5 or 5 times a power of ten.
+    """
+    if not top > 0 or not math.isfinite(top):
+        top = 1.0
+    rough = top / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough * (1 - 1e-9))
+    steps = math.ceil(top / step - 1e-9)
+    return steps * step, [round(k * step, 10) for k in range(steps + 1)]
+
+
+def tick_label(value: float, ticks: list[float]) -> str:
+    """The fewest decimals that tell every tick apart: 0, 0.4, 0.8 or 0, 0.25, 0.5."""
+    for decimals in range(4):
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+        if len(set(labels)) == len(labels) and all(abs(float(s) - t) < 1e-9 for s, t in zip(labels, ticks)):
+            return f"{value:.{decimals}f}"
+    return f"{value:g}"
 
 
 class CurvesPlot(PlotextPlot):
@@ -20,28 +58,34 @@ class CurvesPlot(PlotextPlot):
         self.border_title = kind
         self.show(None, 1)
 
+    def _y_axis(self, top: float) -> None:
+        top, ticks = nice_ticks(top)
+        self.plt.ylim(0, top)
+        self.plt.yticks(ticks, [tick_label(t, ticks) for t in ticks])
+
     def show(self, curves: Curves | None, total_epochs: int) -> None:
         plt = self.plt
         plt.clear_figure()
         plt.xlim(0, max(1, total_epochs))
         plt.xfrequency(3)
-        plt.yfrequency(3)
-        if self.kind == "accuracy":
-            plt.ylim(0, 1)
         if curves is None or not curves.epochs:
-            if self.kind == "loss":
-                plt.ylim(0, 1)
+            self._y_axis(1.0)
+            self.border_subtitle = ""
             self.refresh()
             return
         if self.kind == "loss":
             train, test = curves.train_loss, curves.test_loss
-            finite = [v for v in (*train, *test) if v == v]
-            plt.ylim(0, max(finite) * 1.05 if finite and max(finite) > 0 else 1)
+            finite = [v for v in (*train, *test) if v == v and v != float("inf")]
+            self._y_axis(max(finite) if finite else 1.0)
         else:
             train, test = curves.train_acc, curves.test_acc
-        marker = "dot"  # block glyphs ("hd") render too wide in SVG screenshots
-        plt.plot(curves.epochs, train, marker=marker, color=TRAIN, label="train")
-        if any(v == v for v in test):
-            plt.plot(curves.epochs, test, marker=marker, color=TEST, label="test")
-        self.border_title = f"{self.kind}  train {train[-1]:.3f} · test {test[-1]:.3f}"
+            self._y_axis(1.0)
+        has_test = any(v == v for v in test)
+        if has_test:  # first, so that train is drawn over it where they share a cell
+            plt.plot(curves.epochs, test, marker=TEST_MARKER, color=TEST)
+        plt.plot(curves.epochs, train, marker=TRAIN_MARKER, color=TRAIN)
+        legend = f"[{_hex(TRAIN)}]{TRAIN_MARKER} train {train[-1]:.3f}[/]"
+        if has_test:
+            legend += f" [{_hex(TEST)}]{TEST_MARKER} test {test[-1]:.3f}[/]"
+        self.border_subtitle = legend
         self.refresh()
