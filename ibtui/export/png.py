@@ -152,9 +152,10 @@ def info_plane_figure(record: RunRecord) -> Figure:
                markeredgecolor=PEAK_COLOR, markeredgewidth=2.0, label="I(X;T) peak (turning point)")
     )
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
+        per_row = max(3, int(fig.get_figwidth() / 1.7))  # a one-panel figure wraps its legend
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), per_row), frameon=False,
                    fontsize=LEGEND_SIZE, title="layer (marker); colour = epoch", title_fontsize=LEGEND_SIZE)
-    fig.suptitle(_header(record, "Information plane"), fontsize=TITLE_SIZE)
+    fig.suptitle(_header(record, "Information plane", fig.get_figwidth()), fontsize=TITLE_SIZE)
     return fig
 
 
@@ -198,7 +199,7 @@ def loss_figure(record: RunRecord) -> Figure:
     acc_ax.set_title("Accuracy", fontsize=PANEL_TITLE_SIZE)
     acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     acc_ax.set_ylim(top=1.01)
-    fig.suptitle(_header(record, "Training"), fontsize=TITLE_SIZE)
+    fig.suptitle(_header(record, "Training", fig.get_figwidth()), fontsize=TITLE_SIZE)
     return fig
 
 
@@ -239,7 +240,7 @@ def snr_figure(record: RunRecord) -> Figure | None:
     snr_ax.set_title("Signal-to-noise ratio (dotted: SNR = 1)", fontsize=PANEL_TITLE_SIZE)
     handles = [Line2D([], [], color=colours[i], lw=2.0, label=name) for i, name in enumerate(layers)]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(n_layers, 8), frameon=False, fontsize=LEGEND_SIZE)
-    fig.suptitle(_header(record, "Gradient signal and noise"), fontsize=TITLE_SIZE)
+    fig.suptitle(_header(record, "Gradient signal and noise", fig.get_figwidth()), fontsize=TITLE_SIZE)
     return fig
 
 
@@ -264,12 +265,13 @@ def estimator_title(estimator: str, record: RunRecord) -> str:
 # -- pieces ------------------------------------------------------------------------------------
 
 
-def _header(record: RunRecord, what: str) -> str:
-    """Two lines: what ran (name, network, L2, seeds, how it ended) and on which data."""
+def _header(record: RunRecord, what: str, width_inches: float) -> str:
+    """What ran (name, network, L2, seeds, how it ended) and on which data, wrapped to the figure."""
     config, summary = record.config, record.summary
     name = summary.get("name") or config.name
     network = "-".join(str(w) for w in config.model.hidden)
-    first = [f"{what}: {name}", f"{config.model.activation}, hidden {network}"]
+    net = f"hidden {network}" if name == config.model.activation else f"{config.model.activation}, hidden {network}"
+    first = [f"{what}: {name}", net]
     if config.train.l2 > 0:
         first.append(f"L2 {_number(config.train.l2)}")
     seeds = list(summary.get("seeds") or range(config.train.seed, config.train.seed + config.train.seeds))
@@ -283,7 +285,17 @@ def _header(record: RunRecord, what: str) -> str:
     dataset = summary.get("dataset") or config.data.name
     if summary.get("synthetic") and "SYNTHETIC" not in dataset:
         dataset = f"SYNTHETIC DATA: {dataset}"
-    return "  ·  ".join(first) + "\n" + dataset
+    # About 9 characters of the title font per inch; parts are never split mid-way.
+    max_chars = int(width_inches * 72 / (TITLE_SIZE * 0.6))
+    lines, line = [], ""
+    for part in first:
+        candidate = f"{line}  ·  {part}" if line else part
+        if line and len(candidate) > max_chars:
+            lines.append(line)
+            candidate = part
+        line = candidate
+    lines.append(line)
+    return "\n".join([*lines, dataset])
 
 
 def _status(record: RunRecord) -> str:
