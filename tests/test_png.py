@@ -152,7 +152,7 @@ def test_three_seeds_with_gradients(tmp_path):
     assert width == 19 * 150
     for path in written:
         assert_png(path)
-    assert "mean of 3 seeds (0-2)" in _header(load_run(run), "x")
+    assert "mean of 3 seeds (0-2)" in _header(load_run(run), "x", 13.0)
 
 
 def test_nan_test_values(tmp_path):
@@ -194,7 +194,7 @@ def test_export_is_idempotent_and_atomic(tmp_path):
 def test_interrupted_run_says_so(tmp_path):
     run = fake_run(tmp_path / "run", epochs=3000, stop_at=1234, status="interrupted", synthetic=True)
     record = load_run(run)
-    header = _header(record, "Information plane")
+    header = _header(record, "Information plane", 13.0)
     assert "interrupted at epoch 1,234 of 3,000" in header
     assert "SYNTHETIC" in header
     figure = info_plane_figure(record)
@@ -203,7 +203,7 @@ def test_interrupted_run_says_so(tmp_path):
 
 def test_l2_and_failed_status_in_title(tmp_path):
     run = fake_run(tmp_path / "run", status="failed", stop_at=40, overrides={"train.l2": 0.001})
-    header = _header(load_run(run), "Training")
+    header = _header(load_run(run), "Training", 12.0)
     assert "L2 1e-3" in header and "FAILED at epoch 40" in header
 
 
