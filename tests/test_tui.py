@@ -89,8 +89,7 @@ async def test_form_is_filled_from_the_config(tmp_path):
         assert q("noise") == "0.001"
         assert q("estimators") == "kde_upper, binning"
         assert q("seeds") == "3"
-        assert app.query_one("#regulariser", Select).value == "l2"
-        assert q("reg-factor") == "0.001"
+        assert q("l2") == "0.001" and q("dropout") == "0"
         assert app.query_one("#activation", Select).value == "tanh"
         assert not start_button(app).disabled
         assert app.form_config is not None and app.form_config.train.epochs == 123
@@ -102,9 +101,7 @@ async def test_form_edits_produce_the_config(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.query_one("#activation", Select).value = "relu"
-        app.query_one("#regulariser", Select).value = "dropout"
-        await pilot.pause()
-        await set_input(pilot, "reg-factor", "0.2")
+        await set_input(pilot, "dropout", "0.2")
         await set_input(pilot, "epochs", "77")
         await set_input(pilot, "noise", "0.01")
         await set_input(pilot, "estimators", "kde_lower")
@@ -117,6 +114,9 @@ async def test_form_edits_produce_the_config(tmp_path):
         c = app.form_config
         assert c is not None, form_error(app)
         assert (c.model.activation, c.model.dropout, c.train.l2) == ("relu", 0.2, 0.0)
+        await set_input(pilot, "l2", "1e-4")  # L2 and dropout together: neither is dropped
+        c = app.form_config
+        assert c is not None and (c.model.dropout, c.train.l2) == (0.2, 1e-4)
         assert (c.train.epochs, c.info.noise_variance, c.info.estimators) == (77, 0.01, ("kde_lower",))
         assert (c.train.lr, c.train.batch_size, c.train.seed, c.train.seeds) == (1e-3, 0, 5, 2)
         assert c.model.hidden == (8, 4)
@@ -151,14 +151,14 @@ async def test_invalid_input_disables_start_and_says_why(tmp_path):
             await set_input(pilot, ident, good)
             assert not start_button(app).disabled and form_error(app) == ""
         # The dropout rate must be below 1; an L2 factor need not be.
-        app.query_one("#regulariser", Select).value = "dropout"
-        await pilot.pause()
-        await set_input(pilot, "reg-factor", "1.5")
-        assert start_button(app).disabled and "regularise: must be" in form_error(app)
-        app.query_one("#regulariser", Select).value = "l2"
-        await pilot.pause()
-        await pilot.pause()
+        await set_input(pilot, "dropout", "1.5")
+        assert start_button(app).disabled and "dropout must be a rate in [0, 1)" in form_error(app)
+        await set_input(pilot, "dropout", "")  # empty is none
+        await set_input(pilot, "l2", "1.5")
         assert not start_button(app).disabled
+        assert (app.form_config.train.l2, app.form_config.model.dropout) == (1.5, 0.0)
+        await set_input(pilot, "l2", "-1")
+        assert start_button(app).disabled and "L2 must be a number >= 0" in form_error(app)
 
 
 @async_test
@@ -176,6 +176,39 @@ async def test_config_error_from_with_overrides_is_shown(tmp_path):
         await pilot.pause()
         assert not start_button(app).disabled
         assert form_error(app) == ""
+
+
+@async_test
+async def test_csv_fields_follow_the_dataset_and_reach_the_config(tmp_path):
+    app = make_app(tmp_path, **{"train.l2": 0.001, "model.dropout": 0.1})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = lambda: tuple(app.query_one(f"#{row}-row").display for row in ("csv", "label", "features"))  # noqa: E731
+        assert shown() == (False, False, False)  # tishby reads no file
+        assert (app.form_config.train.l2, app.form_config.model.dropout) == (0.001, 0.1)  # both kept
+        app.query_one("#dataset", Select).value = "csv"
+        await pilot.pause()
+        assert shown() == (True, True, True)
+        await set_input(pilot, "csv", "data/iris.csv")
+        assert start_button(app).disabled  # no label column yet
+        await set_input(pilot, "label", "species")
+        await set_input(pilot, "features", "sepal_length, petal_width")
+        d = app.form_config.data
+        assert (d.name, d.csv, d.label, d.features) == ("csv", "data/iris.csv", "species", ("sepal_length", "petal_width"))
+        await set_input(pilot, "features", "")
+        assert app.form_config.data.features is None  # every numeric column
+        app.query_one("#dataset", Select).value = "pokemon"
+        await pilot.pause()
+        await pilot.pause()
+        assert shown() == (True, False, False)
+        d = app.form_config.data
+        assert (d.name, d.csv, d.label, d.features) == ("pokemon", "data/iris.csv", None, None)
+        await set_input(pilot, "csv", "")
+        assert app.form_config.data.csv is None  # the synthetic stand-in
+        app.query_one("#dataset", Select).value = "tishby"
+        await pilot.pause()
+        await pilot.pause()
+        assert shown() == (False, False, False) and app.form_config.data.csv is None
 
 
 @async_test
@@ -198,8 +231,8 @@ async def test_preset_picker_fills_every_field(tmp_path):
         assert app.query_one("#activation", Select).value == expected.model.activation
         assert app.query_one("#epochs", Input).value == str(expected.train.epochs)
         assert app.query_one("#hidden", Input).value == ",".join(map(str, expected.model.hidden))
-        assert app.query_one("#regulariser", Select).value == "l2"
-        assert float(app.query_one("#reg-factor", Input).value) == expected.train.l2
+        assert float(app.query_one("#l2", Input).value) == expected.train.l2
+        assert app.query_one("#csv-row").display and not app.query_one("#label-row").display
         assert app.form_config == expected
 
 

@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual import work
@@ -189,7 +189,8 @@ class IbtuiApp(App):
         config = None
         if not problems:
             try:
-                config = self.base_config.with_overrides(form.overrides())
+                base = replace(self.base_config, data=replace(self.base_config.data, **form.data_fields()))
+                config = base.with_overrides(form.overrides())
             except ConfigError as exc:
                 problems = [str(exc)]
         self.form_config = config

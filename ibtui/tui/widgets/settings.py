@@ -2,6 +2,10 @@
 
 The form never builds a RunConfig itself: it produces dotted overrides that the app applies to its
 base config with RunConfig.with_overrides, so the CLI, presets and the form share one validator.
+Two things with_overrides cannot express (it skips None values) are cleared by the form
+through data_fields(): the CSV path, label and feature columns, which the app sets on the base
+config's data section before applying the overrides.
+
 Each Input has Textual validators for what can be checked alone (a number, a range); the rest
 (combinations) is left to with_overrides, whose ConfigError the app shows under the form.
 """
@@ -20,7 +24,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ibtui.core.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
 from ibtui.core.presets import preset_paths
 
-REGULARISERS = (("none", "none"), ("L2", "l2"), ("dropout", "dropout"))
+CSV_DATASETS = ("pokemon", "csv")  # the datasets that read a CSV (optional for pokemon)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -66,6 +70,17 @@ def positive_float() -> Validator:
     return Function(_check(parse_float, lambda v: v > 0), "must be a number > 0 (e.g. 1e-3)")
 
 
+def parse_optional_float(text: str) -> float:
+    """An empty field is 0 (no L2, no dropout)."""
+    return parse_float(text) if text.strip() else 0.0
+
+
+def parse_columns(text: str) -> tuple[str, ...] | None:
+    """Comma-separated column names; empty means None (every numeric column)."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    return names or None
+
+
 def _estimators_ok(text: str) -> bool:
     names = parse_estimators(text)
     return bool(names) and all(n in ESTIMATORS for n in names) and len(set(names)) == len(names)
@@ -81,8 +96,8 @@ def _fmt_float(value: float) -> str:
 class Field(Horizontal):
     """One row: a label and its control(s)."""
 
-    def __init__(self, label: str, *controls, tooltip: str | None = None) -> None:
-        super().__init__(classes="field")
+    def __init__(self, label: str, *controls, tooltip: str | None = None, id: str | None = None) -> None:
+        super().__init__(classes="field", id=id)
         self._label = label
         self._controls = controls
         self._tooltip = tooltip
@@ -127,12 +142,15 @@ class SettingsForm(VerticalScroll):
         )
         yield Field("preset", Select(presets, id="preset", prompt="(custom)", compact=True))
         yield Field("dataset", Select([(d, d) for d in DATASETS], id="dataset", allow_blank=False, compact=True, value=c.data.name))
+        yield Field("data CSV", inp("csv", [], "path to the CSV: required for csv; for pokemon the Kaggle 300k.csv (empty: a synthetic stand-in)"), id="csv-row")
+        yield Field("label col", inp("label", [], "the column holding the class label"), id="label-row")
+        yield Field("features", inp("features", [], "feature columns, comma-separated (empty: every numeric column)"), id="features-row")
         yield Field("activation", Select([(a, a) for a in ACTIVATIONS], id="activation", allow_blank=False, compact=True, value=c.model.activation))
         yield Field("hidden", inp("hidden", [Function(_check(parse_widths, lambda w: all(x >= 1 for x in w)), "must be widths like 10,7,5,4,3")], "hidden layer widths, comma-separated"))
         yield Field(
-            "regularise",
-            Select(REGULARISERS, id="regulariser", allow_blank=False, compact=True, value="none"),
-            inp("reg-factor", [Function(self._reg_factor_ok, "must be a number >= 0 (L2) or in [0, 1) (dropout)")], "L2 factor or dropout rate"),
+            "L2 · drop",
+            inp("l2", [Function(_check(parse_optional_float, lambda v: v >= 0), "L2 must be a number >= 0")], "L2 factor on the weights (empty or 0: none)"),
+            inp("dropout", [Function(_check(parse_optional_float, lambda v: 0 <= v < 1), "dropout must be a rate in [0, 1)")], "dropout rate after each hidden layer (empty or 0: none)"),
         )
         yield Field("epochs", inp("epochs", [int_at_least(1)]))
         yield Field("noise σ²", inp("noise", [positive_float()], "KDE noise variance sigma^2"))
@@ -162,17 +180,14 @@ class SettingsForm(VerticalScroll):
             self.query_one("#dataset", Select).value = config.data.name
             self.query_one("#activation", Select).value = config.model.activation
             self.query_one("#device", Select).value = config.train.device
-            m, t, i = config.model, config.train, config.info
-            if t.l2 > 0:
-                mode, factor = "l2", _fmt_float(t.l2)
-            elif m.dropout > 0:
-                mode, factor = "dropout", _fmt_float(m.dropout)
-            else:
-                mode, factor = "none", ""
-            self.query_one("#regulariser", Select).value = mode
+            d, m, t, i = config.data, config.model, config.train, config.info
             values = {
+                "csv": d.csv or "",
+                "label": d.label or "",
+                "features": ", ".join(d.features) if d.features else "",
                 "hidden": ",".join(str(w) for w in m.hidden),
-                "reg-factor": factor,
+                "l2": _fmt_float(t.l2) if t.l2 else "0",
+                "dropout": _fmt_float(m.dropout) if m.dropout else "0",
                 "epochs": str(t.epochs),
                 "noise": _fmt_float(i.noise_variance),
                 "estimators": ", ".join(i.estimators),
@@ -185,34 +200,28 @@ class SettingsForm(VerticalScroll):
                 self.query_one(f"#{ident}", Input).value = value
         finally:
             self._filling = False
-        self._sync_regulariser()
+        self._sync_dataset(config.data.name)
 
     def _value(self, ident: str) -> str:
         return self.query_one(f"#{ident}", Input).value
 
-    def _reg_factor_ok(self, text: str) -> bool:
-        mode = self.query_one("#regulariser", Select).value
-        if mode == "none":
-            return True
-        try:
-            value = parse_float(text)
-        except ValueError:
-            return False
-        return value >= 0 if mode == "l2" else 0 <= value < 1
-
-    def _sync_regulariser(self) -> None:
-        mode = self.query_one("#regulariser", Select).value
-        factor = self.query_one("#reg-factor", Input)
-        factor.disabled = mode == "none"
-        factor.placeholder = {"l2": "factor", "dropout": "rate"}.get(str(mode), "")
-        if mode == "none":
-            factor.value = ""
-        factor.validate(factor.value)
+    def _sync_dataset(self, name: object = None) -> None:
+        """The CSV path for pokemon and csv; the label and feature columns for csv only."""
+        if name is None:
+            name = self.query_one("#dataset", Select).value
+        self.query_one("#csv-row").display = name in CSV_DATASETS
+        self.query_one("#label-row").display = name == "csv"
+        self.query_one("#features-row").display = name == "csv"
+        self.query_one("#csv", Input).placeholder = "required" if name == "csv" else "empty: synthetic stand-in"
+        self.query_one("#label", Input).placeholder = "required"
+        self.query_one("#features", Input).placeholder = "all numeric columns"
 
     def errors(self) -> list[str]:
         """One line per field that does not validate, in form order."""
         problems = []
         for field in self.query(Field):
+            if not field.display:
+                continue
             for control in field.query(Input):
                 if control.disabled:
                     continue
@@ -223,14 +232,12 @@ class SettingsForm(VerticalScroll):
 
     def overrides(self) -> dict[str, Any]:
         """The dotted overrides for RunConfig.with_overrides; call only when errors() is empty."""
-        mode = self.query_one("#regulariser", Select).value
-        factor = parse_float(self._value("reg-factor")) if mode != "none" else 0.0
         return {
             "data.name": self.query_one("#dataset", Select).value,
             "model.activation": self.query_one("#activation", Select).value,
             "model.hidden": parse_widths(self._value("hidden")),
-            "train.l2": factor if mode == "l2" else 0.0,
-            "model.dropout": factor if mode == "dropout" else 0.0,
+            "train.l2": parse_optional_float(self._value("l2")),
+            "model.dropout": parse_optional_float(self._value("dropout")),
             "train.epochs": parse_int(self._value("epochs")),
             "info.noise_variance": parse_float(self._value("noise")),
             "info.estimators": parse_estimators(self._value("estimators")),
@@ -240,6 +247,16 @@ class SettingsForm(VerticalScroll):
             "train.seeds": parse_int(self._value("seeds")),
             "train.device": self.query_one("#device", Select).value,
         }
+
+    def data_fields(self) -> dict[str, Any]:
+        """data.csv, data.label, data.features as the form has them (None where empty or hidden).
+
+        Set directly on the base config's data section (with_overrides would skip the Nones)."""
+        name = self.query_one("#dataset", Select).value
+        csv = self._value("csv").strip() if name in CSV_DATASETS else ""
+        label = self._value("label").strip() if name == "csv" else ""
+        features = parse_columns(self._value("features")) if name == "csv" else None
+        return {"csv": csv or None, "label": label or None, "features": features}
 
     def show_error(self, message: str) -> None:
         error = self.query_one("#form-error", Static)
@@ -252,11 +269,7 @@ class SettingsForm(VerticalScroll):
     def set_locked(self, locked: bool) -> None:
         """While a run trains, the form is read-only (it describes the run on screen)."""
         for widget in self.query("Input, Select"):
-            if widget.id == "reg-factor" and not locked:
-                continue
             widget.disabled = locked
-        if not locked:
-            self._sync_regulariser()
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -271,8 +284,8 @@ class SettingsForm(VerticalScroll):
             if event.value is not Select.NULL:
                 self.post_message(self.PresetChosen(str(event.value)))
             return
-        if event.select.id == "regulariser":
-            self._sync_regulariser()
+        if event.select.id == "dataset":
+            self._sync_dataset(event.value)
         self.post_message(self.Changed())
 
     def on_input_changed(self, event: Input.Changed) -> None:
