@@ -71,6 +71,10 @@ def form_error(app) -> str:
     return str(app.query_one("#form-error").render())
 
 
+def summary_analysis(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())["analysis"]
+
+
 def run_finished(app) -> bool:
     return app.run_state is not None and not app.run_state.active
 
@@ -325,6 +329,10 @@ async def test_cancel_keeps_the_partial_run_and_exports_it(tmp_path):
         assert summary["status"] == "interrupted"
         assert (run.run_dir / "info_plane.png").exists()
         assert any("ibtui resume" in n.message for n in app._notifications)
+        # A cancelled run gets its verdicts too (on what was measured).
+        await wait_for(pilot, lambda: app.verdicts is not None)
+        assert app.verdicts == summary_analysis(run.run_dir)
+        assert any(n.title == "Compression verdicts" for n in app._notifications)
 
 
 @async_test
@@ -468,6 +476,77 @@ async def test_curves_show_train_and_test_with_round_ticks(tmp_path):
             assert labels == {"0.0", "0.5", "1.0"}, labels  # round ticks (the loss peaks at 0.85 here)
 
 
+def rendered(renderable, width: int = 100) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+@async_test
+async def test_verdicts_when_a_run_ends(tmp_path):
+    from ibtui.tui.screens.verdicts import VerdictScreen
+
+    app = make_app(tmp_path, epochs=120, **{"train.seeds": 3})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("v")  # nothing yet: a warning, no screen
+        await pilot.pause()
+        assert not isinstance(app.screen, VerdictScreen)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app) and app.verdicts is not None)
+        analysis = summary_analysis(app.run_state.run_dir)
+        assert app.verdicts == analysis  # read from summary.json, as RunStore wrote it
+        kde = analysis["estimators"]["kde_upper"]
+        verdicts = [entry["ixt"]["verdict"] for entry in kde]
+        assert verdicts.count("compression") >= 1 and "none" in verdicts  # the fake compresses deep layers
+        notice = next(n for n in app._notifications if n.title == "Compression verdicts")
+        assert f"kde_upper: {verdicts.count('compression')} of 6 layers compress" in notice.message
+        assert "press v" in notice.message.lower()
+        await pilot.press("v")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, VerdictScreen)
+        title = rendered(screen.query_one("#verdict-title").content)
+        assert "kde_upper" in title and "3 seeds" in title and "finished at epoch 120" in title
+        table = rendered(screen.query_one("#verdict-table").content)
+        assert "drop bits ± sd" in table
+        for entry in kde:
+            c = entry["ixt"]
+            row = next(line for line in table.splitlines() if line.startswith(entry["layer"] + " "))
+            assert c["verdict"] in row
+            assert f"{c['drop_bits']:.3f} ± {c['drop_std']:.3f}" in row
+            assert f"{100 * c['drop_fraction']:.1f}" in row and f"{c['peak_epoch']:,}" in row
+        # The table fits the 80-column screen: its widest line is inside the dialog.
+        dialog = screen.query_one("#dialog")
+        assert max(len(line.rstrip()) for line in table.splitlines()) <= dialog.content_region.width
+        assert dialog.region.bottom <= 24
+        # m switches the estimator here as on the main screen; esc closes.
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.estimator == "binning" and "binning" in rendered(screen.query_one("#verdict-title").content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, VerdictScreen)
+
+
+def test_verdicts_are_computed_when_summary_has_none(tmp_path):
+    from ibtui.tui.app import read_verdicts
+
+    engine = FakeEngine()
+    config = load_preset("tanh").with_overrides({"train.epochs": 30})
+    from ibtui.core.runner import execute
+
+    trainer, store = engine(config, tmp_path / "run", "r1")
+    execute(trainer, store, [], None)
+    summary_path = tmp_path / "run" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    stored = summary.pop("analysis")
+    summary_path.write_text(json.dumps(summary))
+    assert read_verdicts(tmp_path / "run") == json.loads(json.dumps(stored))
+
+
 def test_event_buffer_keeps_only_the_latest_progress():
     from ibtui.core.events import Progress, RunFinished
 
@@ -529,6 +608,19 @@ def test_snapshot_small_terminal_with_invalid_input(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=break_form)
+
+
+def test_snapshot_verdicts_at_80x24(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def run_and_open_verdicts(pilot):
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app.verdicts is not None and pilot.app._exporter.calls)
+        pilot.app.clear_notifications()
+        await pilot.press("v")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_and_open_verdicts)
 
 
 def test_snapshot_help(snap_compare, tmp_path):

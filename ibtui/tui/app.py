@@ -29,11 +29,12 @@ from ibtui.core.runner import default_run_dir, execute, prepare_run
 from ibtui.core.train import RunControl
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
-from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded
+from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
 from ibtui.tui.runstate import RunClock, RunState
 from ibtui.tui.screens.confirm import ConfirmQuit
 from ibtui.tui.screens.help import HelpScreen
 from ibtui.tui.screens.presets import PresetPicker
+from ibtui.tui.screens.verdicts import VerdictScreen, verdict_counts_line
 from ibtui.tui.widgets.curves import CurvesPlot
 from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
 from ibtui.tui.widgets.settings import SettingsForm
@@ -45,6 +46,22 @@ Exporter = Callable[[Path], list[Path]]
 
 DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
 QUIT_WAIT_S = 1.0  # how long quitting waits for the engine to reach a step boundary
+
+
+def read_verdicts(run_dir: Path) -> dict:
+    """summary.json's "analysis" (RunStore writes it when a run ends), or computed from the run."""
+    import json
+
+    from ibtui.core.analysis import analyse_run
+    from ibtui.core.store import SUMMARY_FILE, load_run
+
+    try:
+        analysis = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("analysis")
+    except (OSError, ValueError):
+        analysis = None
+    if not isinstance(analysis, dict) or "error" in analysis or "estimators" not in analysis:
+        analysis = analyse_run(load_run(run_dir))
+    return analysis
 
 
 def export_pngs(run_dir: Path) -> list[Path]:
@@ -85,6 +102,7 @@ class IbtuiApp(App):
         Binding("m", "estimator", "estimator"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
         Binding("escape", "leave_field", show=False),
     ]
 
@@ -114,6 +132,7 @@ class IbtuiApp(App):
         self.run_state: RunState | None = None  # the run on screen (the current or the last one)
         self.run_clock: RunClock | None = None
         self.estimator: str | None = None
+        self.verdicts: dict | None = None  # the analysis of the run on screen, once it has ended
         self._drawn_version = -1
         self._bindings_key: tuple | None = None
 
@@ -233,6 +252,7 @@ class IbtuiApp(App):
         self.run_state = RunState(run_id=run_id, run_dir=job.run_dir, total_epochs=config.train.epochs)
         self.run_clock = RunClock(self._now)
         self.estimator = config.info.estimators[0]
+        self.verdicts = None
         self._drawn_version = -1
         self.query_one(SettingsForm).set_locked(True)
         self.query_one(InfoPlanePlot).show_empty("preparing the run…")
@@ -291,6 +311,17 @@ class IbtuiApp(App):
         self._redraw()
         self.notify(f"Plotting {self.estimator}.", timeout=2)
 
+    def action_verdicts(self) -> None:
+        run = self.run_state
+        if run is None or self.verdicts is None:
+            why = "they come when a run ends" if run is None or run.active else "the run has none (see the notifications)"
+            self.notify(f"No compression verdicts yet: {why}.", severity="warning", timeout=3)
+            return
+        if isinstance(self.screen, VerdictScreen):
+            return
+        last = run.snapshots[-1].epoch if run.snapshots else run.epoch
+        self.push_screen(VerdictScreen(self.verdicts, f"{run.status} at epoch {last:,}"))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -347,8 +378,18 @@ class IbtuiApp(App):
         except Exception as exc:  # execute has marked the store failed
             status, epoch, reason = "failed", 0, f"{type(exc).__name__}: {exc}"
         self.post_message(RunEnded(job.run_id, job.run_dir, status, epoch, reason))
-        if job.export:
-            self._export(job.run_id, job.run_dir)
+        if not job.export:  # quitting: leave at once
+            return
+        if status in ("finished", "interrupted"):
+            self._verdicts(job.run_id, job.run_dir)
+        self._export(job.run_id, job.run_dir)
+
+    def _verdicts(self, run_id: str, run_dir: Path) -> None:
+        try:
+            analysis, error = read_verdicts(run_dir), None
+        except Exception as exc:  # a run with no snapshots, a bug: say so, keep going
+            analysis, error = None, f"{type(exc).__name__}: {exc}" if not isinstance(exc, IbtuiError) else str(exc)
+        self.post_message(VerdictsReady(run_id, run_dir, analysis, error))
 
     @work(thread=True, group="export", exit_on_error=False)
     def export_figures(self, run_id: str, run_dir: Path) -> None:
@@ -393,6 +434,17 @@ class IbtuiApp(App):
         else:
             self.notify(f"Finished {message.epoch:,} epochs.", title="Run finished", timeout=5)
         self._run_over()
+
+    def on_verdicts_ready(self, message: VerdictsReady) -> None:
+        if not self._is_current(message.run_id):
+            return
+        if message.analysis is None or not message.analysis.get("estimators"):
+            self.notify(message.error or "no information-plane estimates", title="No compression verdicts", severity="warning", timeout=8)
+            return
+        self.verdicts = message.analysis
+        estimator = self.estimator if self.estimator in message.analysis["estimators"] else next(iter(message.analysis["estimators"]))
+        self.notify(f"{estimator}: {verdict_counts_line(message.analysis, estimator)}.\nPress v for the table.",
+                    title="Compression verdicts", timeout=12)
 
     def on_figures_exported(self, message: FiguresExported) -> None:
         if message.error:

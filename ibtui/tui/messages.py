@@ -41,3 +41,13 @@ class FiguresExported(RunMessage):
         self.run_dir = run_dir
         self.paths = paths
         self.error = error
+
+
+class VerdictsReady(RunMessage):
+    """The run's compression verdicts (summary.json's "analysis"), or why there are none."""
+
+    def __init__(self, run_id: str, run_dir: Path, analysis: dict | None, error: str | None = None) -> None:
+        super().__init__(run_id)
+        self.run_dir = run_dir
+        self.analysis = analysis
+        self.error = error

@@ -21,6 +21,7 @@ Set up a run in the form on the left, press **s**, and watch each layer's inform
 | **e** | export the PNG figures now |
 | **p** | presets (also in the command palette, ctrl+p) |
 | **m** | switch the plotted estimator |
+| **v** | compression verdicts per layer, once a run has ended |
 | **?** | this help |
 | **q** | quit (asks first while a run trains) |
 
@@ -33,7 +34,9 @@ layer has its own marker (1, 2, ... hidden layers, o the softmax output); colour
 several seeds the plot shows their mean.
 
 Fitting moves points up and right; compression (Shwartz-Ziv & Tishby) moves them left late in
-training, which Saxe et al. found for tanh but not for ReLU.
+training, which Saxe et al. found for tanh but not for ReLU. When a run ends (finished or cancelled) a
+notification counts the layers whose I(X;T) fell from its peak by more than the noise explains;
+**v** shows the table (peak epoch, drop in bits and %, verdict, ± the spread over seeds).
 
 Runs are ordinary run directories (same as `ibtui run`): `ibtui resume DIR` continues a
 cancelled one. Press **esc** to close.
