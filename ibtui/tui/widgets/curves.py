@@ -18,7 +18,7 @@ from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlap
 TRAIN = (97, 175, 239)
 TEST = (229, 152, 75)
 TRAIN_MARKER = "•"
-TEST_MARKER = "×"
+TEST_MARKER = "x"  # ASCII: "×" falls back to a wider glyph in SVG screenshots, and a row of them drifts
 
 
 def _hex(colour: tuple[int, int, int]) -> str:
