@@ -3,7 +3,8 @@
     python scripts/screenshots.py [--epochs 1500]
 
 settings.png: the form on the tanh preset; running.png: a real tanh run in progress;
-finished.png: the same run finished. Uses the real engine (kde_upper) in a temporary folder.
+finished.png: the same run finished (with the verdicts notification); verdicts.png: its
+compression verdicts (the v key). Uses the real engine (kde_upper) in a temporary folder.
 """
 
 from __future__ import annotations
@@ -53,8 +54,13 @@ async def main(epochs: int, running_at: float) -> None:
             deadline = time.monotonic() + 60  # the PNG export and its notification
             while not any("PNGs" in (n.title or "") for n in app._notifications) and time.monotonic() < deadline:
                 await pilot.pause(0.5)
+            while app.verdicts is None and time.monotonic() < deadline:
+                await pilot.pause(0.5)
             await pilot.pause(0.5)
             save(app, "finished")
+            await pilot.press("v")
+            await pilot.pause(0.5)
+            save(app, "verdicts")
 
 
 if __name__ == "__main__":
