@@ -322,6 +322,7 @@ def reproduce(
     seeds: Annotated[int | None, typer.Option(help="Seeds per run, trained as one batched model (saxe: 5).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: the presets').")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the runs and REPORT.md (default: runs/reproduce-<paper>-<date-time>).")] = None,
+    data_csv: Annotated[Path | None, typer.Option("--data-csv", help="pokemon: your copy of the Kaggle 300k.csv (default: the synthetic stand-in).")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", hidden=True, help="KEY=VALUE config override, e.g. info.every=5.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -333,7 +334,10 @@ def reproduce(
 
     target = out or Path("runs") / f"reproduce-{paper}-{_time.strftime('%Y%m%d-%H%M%S')}"
 
-    report_path = run_paper(paper, target, seeds=seeds, epochs=epochs, overrides=parse_overrides(overrides),
+    settings = parse_overrides(overrides)
+    if data_csv:
+        settings["data.csv"] = str(data_csv)
+    report_path = run_paper(paper, target, seeds=seeds, epochs=epochs, overrides=settings,
                             progress=lambda: ConsoleProgress(err_console, quiet=quiet), log=lambda text: err_console.print(text, highlight=False))
     out_console.print(str(report_path), highlight=False)
 

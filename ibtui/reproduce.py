@@ -126,7 +126,7 @@ def render_report(paper: str, runs: list[PresetRun], out: Path) -> str:
         ]
     if any(r.config.data.name == "pokemon" and not r.config.data.csv for r in runs):
         lines += ["**These runs use ibtui's SYNTHETIC stand-in for the Pokemon Go data** (the Kaggle file "
-                  "cannot ship; pass it with --set data.csv=\"PATH\"), so they test the method, not the paper's data.", ""]
+                  "cannot ship; pass your copy with --data-csv), so they test the method, not the paper's data.", ""]
     lines += ["## Runs", "", "| run | status | seeds | epochs | wall-clock |", "|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r.preset} | {r.status} | {r.config.train.seeds} | {r.config.train.epochs:,} | {r.wall_s:.1f} s |")
