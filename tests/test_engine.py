@@ -1,4 +1,5 @@
 import math
+import re
 import sys
 import subprocess
 
@@ -87,7 +88,7 @@ def test_pause_really_pauses():
     trainer = Trainer(tiny_config(**{"train.epochs": 400}))
     stream = trainer.run(control)
     next(stream)  # RunStarted
-    next(stream)  # snapshot at epoch 0
+    before = next(stream).elapsed_s  # snapshot at epoch 0
     control.pause()
     import threading
 
@@ -99,6 +100,7 @@ def test_pause_really_pauses():
     control.resume()
     thread.join(5)
     assert seen
+    assert seen[0].elapsed_s - before < 0.4  # the half second paused is not training time
     control.request_stop()
     assert isinstance(list(stream)[-1], RunFinished)
 
@@ -106,7 +108,8 @@ def test_pause_really_pauses():
 def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
     config = tiny_config(**{"model.activation": "linear", "train.optimizer": "sgd", "train.lr": 1e12, "train.epochs": 50})
     outcome = execute(*prepare_run(config, tmp_path / "nan"))
-    assert outcome.status == "failed" and "epoch" in outcome.reason and "loss became" in outcome.reason
+    assert outcome.status == "failed"
+    assert re.fullmatch(r"the loss became (NaN|infinite) at epoch \d+; try a smaller learning rate", outcome.reason)
     record = load_run(tmp_path / "nan")
     assert record.summary["status"] == "failed" and record.snapshots and record.snapshots[0].epoch == 0
 

@@ -41,6 +41,19 @@ STOP_WAIT_S = 0.5  # how long a stop waits for information estimates already und
 SHUFFLE_SEED_OFFSET = 1 << 40
 
 
+class Stopwatch:
+    """Seconds of training so far: earlier sessions of a resumed run included, pauses left out."""
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.start = time.perf_counter() - before
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.start
+
+    def exclude(self, seconds: float) -> None:
+        self.start += seconds
+
+
 class RunControl:
     """Thread-safe stop and pause switches that the engine checks at every step boundary."""
 
@@ -135,6 +148,13 @@ class SnapshotPipeline:
             self.pool.shutdown(wait=True)
         if self.on_cpu:
             torch.set_num_threads(self.threads_before)
+
+
+def _divergence(losses: list[float], seeds: tuple[int, ...], epoch: int) -> str:
+    bad = [(seed, loss) for seed, loss in zip(seeds, losses) if not math.isfinite(loss)]
+    value = "NaN" if any(math.isnan(loss) for _, loss in bad) else "infinite"
+    which = f" for seed {bad[0][0]}" if len(seeds) > 1 and len(bad) == 1 else (f" for {len(bad)} of {len(seeds)} seeds" if len(seeds) > 1 else "")
+    return f"the loss became {value}{which} at epoch {epoch}; try a smaller learning rate"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -351,9 +371,7 @@ class Trainer:
         resume = self._resume_state
         start_epoch = resume["epoch"] if resume else 0
         snapshots_done = resume["snapshots_done"] if resume else 0
-        elapsed_before = resume["elapsed_s"] if resume else 0.0
-        t0 = time.perf_counter()
-        elapsed = lambda: elapsed_before + time.perf_counter() - t0  # noqa: E731
+        elapsed = Stopwatch(resume["elapsed_s"] if resume else 0.0)
 
         yield self.started_event(start_epoch)
         pipeline = SnapshotPipeline(self.device)
@@ -365,7 +383,7 @@ class Trainer:
         finally:
             pipeline.close()  # leaves torch's thread count as it found it
 
-    def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed, pipeline: SnapshotPipeline) -> Iterator[Event]:
+    def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed: Stopwatch, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
         n_seeds = len(self.seeds)
         n_train = len(self.x_train)
@@ -394,7 +412,9 @@ class Trainer:
             resume = None
             for step in range(first_step, self.steps_per_epoch):
                 if control.paused:
+                    paused_at = time.perf_counter()
                     control.wait_while_paused()
+                    elapsed.exclude(time.perf_counter() - paused_at)
                 if control.stop_requested:
                     # Stop promptly: wait briefly for the estimates in flight. If they are not
                     # done, the last periodic checkpoint stands and resume measures them again.
@@ -421,12 +441,7 @@ class Trainer:
             last_loss = per_seed_loss
             if not bool(torch.isfinite(last_loss).all()):
                 yield from pipeline.drain()
-                yield RunFailed(
-                    self.run_id,
-                    f"the loss became {last_loss.tolist()} at epoch {epoch}; try a smaller learning rate",
-                    epoch,
-                    elapsed(),
-                )
+                yield RunFailed(self.run_id, _divergence(last_loss.tolist(), self.seeds, epoch), epoch, elapsed())
                 return
             now = time.perf_counter()
             if now - last_progress >= PROGRESS_INTERVAL_S or epoch == cfg.epochs:
