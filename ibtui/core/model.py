@@ -23,6 +23,12 @@ def _gelu_grad(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return cdf + z * torch.exp(-0.5 * z * z) * 0.3989422804014327
 
 
+def fast_tanh(z: torch.Tensor) -> torch.Tensor:
+    """tanh(z) as 2 sigmoid(2z) - 1: torch's CPU sigmoid is about 5x faster than its tanh, which
+    made tanh the largest cost of training 10 seeds at once. Agrees with torch.tanh to 2e-7."""
+    return torch.sigmoid(z * 2.0).mul_(2.0).sub_(1.0)
+
+
 def _times(derivative: Callable) -> Callable:
     return lambda delta, z, h: delta.mul_(derivative(z, h))
 
@@ -32,7 +38,7 @@ def _times(derivative: Callable) -> Callable:
 # per-op bookkeeping on the tiny matrices of these networks; tests check each against autograd.
 # tanh and relu, the ones the papers compare, are written to use the fewest kernel launches.
 ACTIVATIONS_WITH_GRADS: dict[str, tuple[Callable, Callable]] = {
-    "tanh": (torch.tanh, lambda delta, z, h: delta.addcmul_(delta * h, h, value=-1.0)),
+    "tanh": (fast_tanh, lambda delta, z, h: delta.addcmul_(delta * h, h, value=-1.0)),
     "relu": (torch.relu, lambda delta, z, h: delta.mul_(h > 0)),
     "sigmoid": (torch.sigmoid, _times(lambda z, h: h * (1.0 - h))),
     "softsign": (F.softsign, _times(lambda z, h: (1.0 - h.abs()).square())),
