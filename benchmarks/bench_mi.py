@@ -89,7 +89,7 @@ def memory_row(n: int, d: int) -> dict:
 
 def run(quick: bool) -> list[dict]:
     torch.set_num_threads(2)
-    repeats = 5 if quick else 21
+    repeats = 7 if quick else 21
     layers, labels = _layers()
     rows = []
 
@@ -100,6 +100,12 @@ def run(quick: bool) -> list[dict]:
     diff = max(abs(a - b) for k in fast for fa, sa in zip(fast[k], slow[k]) for a, b in zip(fa, sa))
     ratio = statistics.median(ref) / statistics.median(kde)
     rows.append(_row(f"kde upper+lower 6 layers N={N}", kde, ref, f"target 40 ms; reference (cdist+logsumexp, float64) {ratio:.1f}x slower; max diff {diff:.1e} bits"))
+
+    # The training engine's estimator thread runs with torch.set_num_threads(1) on 2 cores.
+    torch.set_num_threads(1)
+    single = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)
+    torch.set_num_threads(2)
+    rows.append(_row(f"kde upper+lower 6 layers N={N} 1 thread", single, note="torch.set_num_threads(1), as in training"))
 
     one = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper"], noise_variance=NOISE_VARIANCE), repeats)
     rows.append(_row(f"kde upper only 6 layers N={N}", one))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -226,6 +227,48 @@ def test_kde_chunk_size_does_not_change_results(monkeypatch, chunk):
     got = mi.estimate_layers([t], y, ["kde_upper", "kde_lower"], noise_variance=0.02)
     assert close(got["kde_upper"][0], expected["upper"], 1e-5)
     assert close(got["kde_lower"][0], expected["lower"], 1e-5)
+
+
+@pytest.fixture
+def torch_threads():
+    """Sets torch's thread count for a test and puts the previous one back."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def _fresh_thread_count():
+    """torch.get_num_threads() as a thread started now sees it (the process-wide default)."""
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    return seen[0]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_kde_threaded_equals_single_threaded(monkeypatch, torch_threads, threads):
+    rng = np.random.default_rng(14)
+    y = rng.permutation(np.repeat([0, 1, 2], [300, 250, 50]))
+    layers = [np.tanh(rng.normal(size=(600, w)) * 2) for w in (6, 3, 2, 1)]
+    monkeypatch.setattr(mi, "_CHUNK_ELEMENTS", 1 << 13)  # many stripes, several per thread
+    names = ["kde_upper", "kde_lower"]
+    torch_threads(1)
+    single = mi.estimate_layers(layers, y, names, noise_variance=0.01)
+    single_one = [mi.kde_mi(t, y, 0.01, b) for t in layers[:2] for b in KDE_BOUNDS]
+    torch_threads(threads)
+    default_before = _fresh_thread_count()
+    # whole layers per thread: bitwise the single-threaded result
+    assert mi.estimate_layers(layers, y, names, noise_variance=0.01) == single
+    # one layer, stripes dealt to the threads: partial sums added in another order
+    threaded_one = [mi.kde_mi(t, y, 0.01, b) for t in layers[:2] for b in KDE_BOUNDS]
+    assert close(threaded_one, single_one, 1e-9)
+    assert mi.kde_mi(layers[0], y, 0.01) == mi.kde_mi(layers[0], y, 0.01)  # deterministic
+    for name, bound in (("kde_upper", "upper"), ("kde_lower", "lower")):
+        assert close(single[name][0], reference_kde(layers[0], y, 0.01, bound), 1e-4)
+    # the caller's thread count and the default for new threads are as they were
+    assert torch.get_num_threads() == threads
+    assert _fresh_thread_count() == default_before == threads
 
 
 def test_binning_matches_reference():

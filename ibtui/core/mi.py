@@ -33,16 +33,30 @@ is made fast, each lever measured by benchmarks/bench_mi.py on a 2-core CPU:
 * Samples are sorted by label once per call, so each class is a contiguous block of rows and
   columns, and a row's class term is the sum over its class block of the same exponential matrix:
   one distance computation per layer serves both bounds, I(X;T) and every class term of I(T;Y).
-* Stripes are sized to about _CHUNK_ELEMENTS entries, so buffers stay in cache on CPU and peak
-  memory is linear in N. Per-row sums are accumulated in float64; on CUDA the same code runs on
+* Stripes are sized to about _CHUNK_ELEMENTS entries (2^19: 2 MiB per buffer; measured 1.2x
+  faster than 2^18 single-threaded, because every stripe costs ~25 Python-dispatched ops and the
+  sums over a stripe's width are cheaper per entry on wider stripes), so peak memory is linear in
+  N. The exponent is computed in the first bound's buffer and exp2 taken in place (two buffers
+  per stripe, not three). Per-row sums are accumulated in float64; on CUDA the same code runs on
   the device and only the final scalars come to the host.
+* With torch.get_num_threads() = T > 1 on CPU, the layers are spread over T Python threads of one
+  torch thread each (the widest first), or, with fewer layers than threads, each layer's stripes
+  are dealt round-robin to them. Torch's own intra-op threads were measured to scale badly on
+  these medium-sized ops (on the 2-core machine 2 threads were at times slower than 1); whole
+  layers per thread took the 6-layer N = 4096 benchmark from 79 ms on one thread to 55 ms on
+  two (each thread's work runs ~20% slower when both cores are busy), and give bitwise the
+  single-threaded result. A caller with one torch thread (the training engine's estimator
+  thread on 2 cores) runs everything in its own thread, as before.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -65,8 +79,10 @@ DEFAULT_BIN_SIZE = 0.07  # Saxe et al.
 _LOG2E = 1.0 / math.log(2.0)
 _MIN_EXPONENT = -126.0  # 2^-126 is float32's smallest normal number
 _UPPER_FLOOR = 2.0**-31.5  # (2^-31.5)^4 = 2^-126: squaring twice stays normal
-# Entries per stripe of the N x N work; about 1 MiB of float32 per buffer on CPU (in cache).
-_CHUNK_ELEMENTS = 1 << 18
+# Entries per stripe of the N x N work; 2 MiB of float32 per buffer on CPU.
+_CHUNK_ELEMENTS = 1 << 19
+# At most this many threads for the KDE on CPU (torch.get_num_threads() decides below it).
+_KDE_MAX_WORKERS = 8
 _CHUNK_ELEMENTS_CUDA = 1 << 25
 # A stripe is at least this many columns wide, so large N does not mean thousands of tiny stripes
 # (buffers of 32 N floats: still linear in N, 7.5 MiB at N = 60,000).
@@ -168,65 +184,106 @@ def _kde_row_sums(t: torch.Tensor, grouping: _Grouping, noise_variance: float, b
     t is the layer's activations already sorted by label. Returns (S, C), each (len(bounds), N)
     float64: S_i = sum_j exp(-D_ij / (k s2)) over all j, C_i the same over j in i's class.
     """
-    n, d = t.shape
-    device = t.device
-    nb = len(bounds)
-    both = nb == 2
-    # Centre in float64 (identical rows stay bitwise identical, so their D is exactly 0).
-    t64 = t.to(torch.float64)
-    t64 = t64 - t64.mean(dim=0, keepdim=True)
-    sq = (t64 * t64).sum(dim=1, keepdim=True)
-    # The exponent computed is the lower bound's when it is asked (upper = lower^4).
-    k = _LOG2E / ((8.0 if both or bounds[0] == "lower" else 2.0) * noise_variance)
-    # x_ij = left_i . right_j = -k D_ij in one product of (d + 2)-wide rows.
-    left = torch.cat([t64, sq, torch.ones_like(sq)], dim=1).to(torch.float32)
-    right_t = torch.cat([2.0 * k * t64, torch.full_like(sq, -k), -k * sq], dim=1).to(torch.float32).T.contiguous()
+    job = _KdeJob(t, grouping, noise_variance, bounds)
+    return job.result([job.run(_stripes(job.n, job.chunk_elements(chunk_elements)), _Buffer())])
 
-    sums = torch.zeros(nb, n, dtype=torch.float64, device=device)
-    class_sums = torch.zeros(nb, n, dtype=torch.float64, device=device)
-    if chunk_elements is None:
-        chunk_elements = _CHUNK_ELEMENTS_CUDA if device.type == "cuda" else _CHUNK_ELEMENTS
-    capacity = max(chunk_elements, _MIN_STRIPE_WIDTH * n) + n
-    x_buf = torch.empty(capacity, dtype=torch.float32, device=device)
-    e_buf = torch.empty(nb * capacity, dtype=torch.float32, device=device)
 
+def _stripes(n: int, chunk_elements: int) -> list[tuple[int, int]]:
+    """The column stripes [c0, c1) of the lower triangle, each about chunk_elements entries."""
+    out = []
     c0 = 0
     while c0 < n:
-        # Stripe: rows c0..N, columns c0..c1 of D (the lower triangle, D being symmetric).
         rows = n - c0
-        width = min(rows, max(1, _MIN_STRIPE_WIDTH, chunk_elements // rows))
-        c1 = c0 + width
-        x = x_buf[: rows * width].view(rows, width)
-        torch.mm(left[c0:], right_t[:, c0:c1], out=x)
-        x[:width].diagonal().zero_()  # i == j: exactly exp(0) = 1
-        x.clamp_(_MIN_EXPONENT, 0.0)  # D >= 0, and no denormals in exp2
-        e = e_buf[: nb * rows * width].view(nb, rows, width)
-        torch.exp2(x, out=e[0])
-        if both:
-            torch.clamp(e[0], min=_UPPER_FLOOR, out=e[1])
-            e[1].square_().square_()
-        # Columns c0..c1: sums over rows c0..N, split by the rows' class blocks; a block adds to
-        # the class term of the stripe's columns of its own class.
-        for a, b in grouping.blocks_in(c0, n):
-            part = e[:, a - c0 : b - c0, :].sum(dim=1)  # (nb, width)
-            sums[:, c0:c1] += part
-            if a < c1:
-                end = min(b, c1)
-                class_sums[:, a:end] += part[:, a - c0 : end - c0]
-        # Rows c1..N: sums over the stripe's columns (the mirrored entries), split by the columns'
-        # class blocks; a block adds to the class term of its class's rows beyond c1.
-        if c1 < n:
-            for a, b in grouping.blocks_in(c0, c1):
-                part = e[:, width:, a - c0 : b - c0].sum(dim=2)  # (nb, n - c1)
-                sums[:, c1:] += part
-                end = grouping.block_end(a)
-                if end > c1:
-                    class_sums[:, c1:end] += part[:, : end - c1]
+        c1 = c0 + min(rows, max(1, _MIN_STRIPE_WIDTH, chunk_elements // rows))
+        out.append((c0, c1))
         c0 = c1
-    if both:
-        rows_of = [0 if b == "lower" else 1 for b in bounds]  # computed as (lower, upper)
-        sums, class_sums = sums[rows_of], class_sums[rows_of]
-    return sums, class_sums
+    return out
+
+
+class _Buffer:
+    """The stripe buffer of one thread, grown on demand and reused across stripes and layers."""
+
+    def __init__(self):
+        self.data = None
+
+    def get(self, nb: int, rows: int, width: int, device) -> torch.Tensor:
+        size = nb * rows * width
+        if self.data is None or self.data.numel() < size or self.data.device != device:
+            self.data = None
+            self.data = torch.empty(size, dtype=torch.float32, device=device)
+        return self.data[:size].view(nb, rows, width)
+
+
+class _KdeJob:
+    """One layer's kernel sums, stripe by stripe; run() over any subset of the stripes returns
+    that subset's own partial sums, so threads running different stripes never share memory."""
+
+    def __init__(self, t: torch.Tensor, grouping: _Grouping, noise_variance: float, bounds: tuple[str, ...]):
+        self.n, self.device, self.bounds = t.shape[0], t.device, bounds
+        self.nb = len(bounds)
+        self.grouping = grouping
+        # Centre in float64 (identical rows stay bitwise identical, so their D is exactly 0).
+        t64 = t.to(torch.float64)
+        t64 = t64 - t64.mean(dim=0, keepdim=True)
+        sq = (t64 * t64).sum(dim=1, keepdim=True)
+        # The exponent computed is the lower bound's when it is asked (upper = lower^4).
+        k = _LOG2E / ((8.0 if self.nb == 2 or bounds[0] == "lower" else 2.0) * noise_variance)
+        # x_ij = left_i . right_j = -k D_ij in one product of (d + 2)-wide rows.
+        self.left = torch.cat([t64, sq, torch.ones_like(sq)], dim=1).to(torch.float32)
+        self.right_t = torch.cat([2.0 * k * t64, torch.full_like(sq, -k), -k * sq], dim=1).to(torch.float32).T.contiguous()
+
+    def chunk_elements(self, chunk_elements: int | None = None) -> int:
+        if chunk_elements is None:
+            chunk_elements = _CHUNK_ELEMENTS_CUDA if self.device.type == "cuda" else _CHUNK_ELEMENTS
+        return chunk_elements
+
+    def run(self, stripes: Sequence[tuple[int, int]], buffer: _Buffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (sums, class_sums), each (nb, N) float64, that `stripes` contribute."""
+        n, nb, grouping = self.n, self.nb, self.grouping
+        sums = torch.zeros(nb, n, dtype=torch.float64, device=self.device)
+        class_sums = torch.zeros(nb, n, dtype=torch.float64, device=self.device)
+        for c0, c1 in stripes:
+            # Stripe: rows c0..N, columns c0..c1 of D (the lower triangle, D being symmetric).
+            rows, width = n - c0, c1 - c0
+            e = buffer.get(nb, rows, width, self.device)
+            x = e[0]  # the exponent, then in place its exp2
+            torch.mm(self.left[c0:], self.right_t[:, c0:c1], out=x)
+            x[:width].diagonal().zero_()  # i == j: exactly exp(0) = 1
+            x.clamp_(_MIN_EXPONENT, 0.0)  # D >= 0, and no denormals in exp2
+            x.exp2_()
+            if nb == 2:
+                torch.clamp(x, min=_UPPER_FLOOR, out=e[1])
+                e[1].square_().square_()
+            # Columns c0..c1: sums over rows c0..N, split by the rows' class blocks; a block adds to
+            # the class term of the stripe's columns of its own class.
+            for a, b in grouping.blocks_in(c0, n):
+                part = e[:, a - c0 : b - c0, :].sum(dim=1)  # (nb, width)
+                sums[:, c0:c1] += part
+                if a < c1:
+                    end = min(b, c1)
+                    class_sums[:, a:end] += part[:, a - c0 : end - c0]
+            # Rows c1..N: sums over the stripe's columns (the mirrored entries), split by the
+            # columns' class blocks; a block adds to the class term of its class's rows beyond c1.
+            if c1 < n:
+                for a, b in grouping.blocks_in(c0, c1):
+                    part = e[:, width:, a - c0 : b - c0].sum(dim=2)  # (nb, n - c1)
+                    sums[:, c1:] += part
+                    end = grouping.block_end(a)
+                    if end > c1:
+                        class_sums[:, c1:end] += part[:, : end - c1]
+        return sums, class_sums
+
+    def result(self, partials: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, C) as _kde_row_sums returns them, from the partials of runs that together cover
+        every stripe once (added in the order given, so a fixed order gives a fixed result)."""
+        sums, class_sums = partials[0]
+        for s, c in partials[1:]:
+            sums = sums + s
+            class_sums = class_sums + c
+        if self.nb == 2:
+            rows_of = [0 if b == "lower" else 1 for b in self.bounds]  # computed as (lower, upper)
+            sums, class_sums = sums[rows_of], class_sums[rows_of]
+        return sums, class_sums
 
 
 def _kde_from_sums(sums: torch.Tensor, class_sums: torch.Tensor, grouping: _Grouping) -> list[tuple[float, float]]:
@@ -255,10 +312,64 @@ def _check_noise_variance(noise_variance) -> float:
     return s2
 
 
-def _kde_prepared(t: torch.Tensor, grouping: _Grouping, s2: float, bounds: tuple[str, ...]) -> list[tuple[float, float]]:
-    ts = t[grouping.order]
-    sums, class_sums = _kde_row_sums(ts, grouping, s2, bounds)
-    return _kde_from_sums(sums, class_sums, grouping)
+def _kde_prepared(mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...]) -> list[list[tuple[float, float]]]:
+    """[(I(X;T), I(T;Y)) per bound] for each layer in `mats` (same N and device, all finite).
+
+    On CPU with torch.get_num_threads() = T > 1, the work runs in T Python threads of one torch
+    thread each (see _threads); the caller's own thread settings are left as they are.
+    """
+    workers = min(torch.get_num_threads(), _KDE_MAX_WORKERS) if mats[0].device.type == "cpu" else 1
+
+    def layer(t: torch.Tensor, buffer: _Buffer) -> list[tuple[float, float]]:
+        job = _KdeJob(t[grouping.order], grouping, s2, bounds)
+        return _kde_from_sums(*job.result([job.run(_stripes(job.n, job.chunk_elements()), buffer)]), grouping)
+
+    if workers <= 1:
+        buffer = _Buffer()
+        return [layer(t, buffer) for t in mats]
+    with _threads(workers) as (pool, buffer_of_thread):
+        if len(mats) >= workers:
+            # Whole layers per thread, the widest first (its product costs most): each layer's
+            # result is bitwise the single-threaded one.
+            order = sorted(range(len(mats)), key=lambda i: -mats[i].shape[1])
+            done = pool.map(lambda i: layer(mats[i], buffer_of_thread()), order)
+            out = dict(zip(order, done))
+            return [out[i] for i in range(len(mats))]
+        # Fewer layers than threads: each layer's stripes dealt round-robin to the threads.
+        results = []
+        for t in mats:
+            job = _KdeJob(t[grouping.order], grouping, s2, bounds)
+            stripes = _stripes(job.n, job.chunk_elements())
+            partials = list(pool.map(lambda w: job.run(stripes[w::workers], buffer_of_thread()), range(workers)))
+            results.append(_kde_from_sums(*job.result(partials), grouping))
+        return results
+
+
+@contextlib.contextmanager
+def _threads(workers: int):
+    """A pool of `workers` threads, each with torch.set_num_threads(1) and its own stripe buffer.
+
+    Measured on the 2-core machine (benchmarks/bench_mi.py): torch's intra-op threads scale
+    poorly on the many medium-sized ops of the KDE (each op is split and synchronised; with
+    OMP_WAIT_POLICY=PASSIVE the sleeping OpenMP workers are probably woken for every op), while
+    whole layers or stripes per Python thread do; torch ops release the GIL, so the threads run
+    in parallel.
+    """
+    local = threading.local()
+
+    def init() -> None:
+        torch.set_num_threads(1)  # this OS thread's count (but see below)
+        local.buffer = _Buffer()
+
+    # torch.set_num_threads sets the calling thread's count and also a process-wide default that
+    # a thread adopts when it first uses torch's thread pool; the caller's count (read first, so
+    # its own thread is initialised) is put back as that default when the workers are done.
+    caller = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="ibtui-kde", initializer=init) as pool:
+            yield pool, lambda: local.buffer
+    finally:
+        torch.set_num_threads(caller)
 
 
 def kde_mi(activations, labels, noise_variance: float, bound: str = "upper") -> tuple[float, float]:
@@ -278,7 +389,7 @@ def kde_mi(activations, labels, noise_variance: float, bound: str = "upper") -> 
     codes, n_classes = _labels(labels, t.shape[0], t.device)
     _check_finite(t)
     grouping = _Grouping(codes, n_classes)
-    return _kde_prepared(t, grouping, s2, (bound,))[0]
+    return _kde_prepared([t], grouping, s2, (bound,))[0][0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -439,13 +550,14 @@ def estimate_layers(layers: Sequence, labels, estimators: Sequence[str], *, nois
             bin_size = DEFAULT_BIN_SIZE
         if (bin_size is None) == (n_bins is None):
             raise ConfigError("give exactly one of bin_size and n_bins for binning.")
+    mats = [m.to(device) for m in mats]
     for m in mats:
-        m = m.to(device)
         _check_finite(m)
-        if kde_bounds:
-            per_bound = _kde_prepared(m, grouping, s2, kde_bounds)
+    if kde_bounds:
+        for per_bound in _kde_prepared(mats, grouping, s2, kde_bounds):
             for bound, value in zip(kde_bounds, per_bound):
                 result[f"kde_{bound}"].append(value)
+    for m in mats:
         if "binning" in names:
             result["binning"].append(_mi_from_codes(_binning_codes(m, bin_size, n_bins, value_range), codes, n_classes))
         if "adaptive" in names:
