@@ -23,9 +23,10 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="ibtui: watch the information plane of neural networks, live in the terminal.",
 )
-err_console = Console(stderr=True)
+# No emoji codes (":x:" in a CSV header is not an emoji) and no markup in what users gave us.
+err_console = Console(stderr=True, emoji=False)
 # Piped output (a file, CI, `| less`) gets a wide console so tables are not squeezed to 80 columns.
-out_console = Console() if sys.stdout.isatty() else Console(width=160)
+out_console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -99,7 +100,7 @@ def build_config(
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    err_console.print(f"ibtui: {message}", style="bold red", highlight=False, soft_wrap=True)
+    err_console.print(f"ibtui: {message}", style="bold red", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -137,15 +138,15 @@ def _run_headless(trainer, store, quiet: bool = False) -> None:
         outcome = execute(trainer, store, [progress.handle], control)
     figures = _export(outcome.run_dir)
     for figure in figures:
-        err_console.print(f"wrote {figure}", highlight=False)
+        err_console.print(f"wrote {figure}", highlight=False, markup=False)
     if outcome.status == "interrupted":
-        err_console.print(f"Interrupted at epoch {outcome.epoch}; continue with: ibtui resume {outcome.run_dir}", highlight=False)
-        out_console.print(str(outcome.run_dir), highlight=False)
+        err_console.print(f"Interrupted at epoch {outcome.epoch}; continue with: ibtui resume {outcome.run_dir}", highlight=False, markup=False)
+        out_console.print(str(outcome.run_dir), highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     if outcome.status == "failed":
-        out_console.print(str(outcome.run_dir), highlight=False)
+        out_console.print(str(outcome.run_dir), highlight=False, markup=False)
         fail(f"the run failed: {outcome.reason} (everything measured so far is in {outcome.run_dir})")
-    out_console.print(str(outcome.run_dir), highlight=False)
+    out_console.print(str(outcome.run_dir), highlight=False, markup=False)
 
 
 def _export(run_dir: Path) -> list[Path]:
@@ -240,7 +241,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
     load_run(run_dir)  # a clear error for a directory that is not a run
     for figure in _export(run_dir):
-        out_console.print(str(figure), highlight=False)
+        out_console.print(str(figure), highlight=False, markup=False)
 
 
 @app.command()
@@ -313,7 +314,7 @@ def estimate(
     progress = lambda done, total: err_console.print(f"estimated {done}/{total} snapshots", highlight=False) if done % 20 == 0 or done == total else None  # noqa: E731
     out = reestimate(run_dir, config, label, overwrite=overwrite, progress=progress)
     save_figure(info_plane_figure(load_run(out)), out / INFO_PLANE_FILE)
-    out_console.print(str(out), highlight=False)
+    out_console.print(str(out), highlight=False, markup=False)
 
 
 @app.command()
@@ -339,7 +340,7 @@ def reproduce(
         settings["data.csv"] = str(data_csv)
     report_path = run_paper(paper, target, seeds=seeds, epochs=epochs, overrides=settings,
                             progress=lambda: ConsoleProgress(err_console, quiet=quiet), log=lambda text: err_console.print(text, highlight=False))
-    out_console.print(str(report_path), highlight=False)
+    out_console.print(str(report_path), highlight=False, markup=False)
 
 
 def _launch_tui(config, out: Path | None) -> None:
@@ -364,7 +365,7 @@ def main() -> None:
     try:
         app()
     except IbtuiError as exc:
-        err_console.print(f"ibtui: {exc}", style="bold red", highlight=False, soft_wrap=True)
+        err_console.print(f"ibtui: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         err_console.print("ibtui: aborted")

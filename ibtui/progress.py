@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ibtui.core.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot
@@ -68,7 +69,7 @@ class ConsoleProgress:
         self.last_layer = len(config.model.hidden) - 1
         seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""
         self.console.print(
-            f"[bold]{config.name}[/]: {event.dataset}; {'-'.join(map(str, config.model.hidden))} "
+            f"[bold]{escape(config.name)}[/]: {escape(event.dataset)}; {'-'.join(map(str, config.model.hidden))} "
             f"{config.model.activation}{seeds}; {config.train.epochs:,} epochs on {event.device}; "
             f"{len(event.schedule)} snapshots ({', '.join(config.info.estimators)})",
             highlight=False,
