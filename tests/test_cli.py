@@ -92,3 +92,10 @@ def test_out_directory_with_another_run_is_refused_and_untouched(tmp_path):
 def test_tui_without_a_terminal_points_to_run():
     result = run_cli()
     assert_one_clear_sentence(result, "ibtui run")
+
+
+def test_messages_print_user_text_literally(tmp_path):
+    csv = tmp_path / "[odd].csv"
+    csv.write_text("a:x:b,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    result = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--label", "nope", "--out", str(tmp_path / "r"))
+    assert_one_clear_sentence(result, "a:x:b", "[odd].csv")
