@@ -36,7 +36,7 @@ from ibtui.core.schedule import snapshot_epochs
 
 CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
-STOP_WAIT_S = 0.5  # how long a stop waits for information estimates already under way
+STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
 # Shuffling draws from its own generator per seed, so minibatch order does not depend on init.
 SHUFFLE_SEED_OFFSET = 1 << 40
 
