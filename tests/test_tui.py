@@ -664,3 +664,48 @@ async def test_real_engine_run_through_the_app(tmp_path):
     assert len((out / "snapshots.jsonl").read_text().splitlines()) == 6
     assert (out / "info_plane.png").stat().st_size > 1000
     assert (out / "loss.png").stat().st_size > 1000
+
+
+# -- what the plots draw (thinning) ----------------------------------------------------------------
+
+
+def test_thinning_bounds_the_points_and_always_keeps_the_latest():
+    from ibtui.tui.runstate import PlaneSeries, Thinning, linear_bins, log_bins
+
+    few = Thinning(10, linear_bins(100, 9))
+    for epoch in range(7):
+        few.add(epoch)
+    assert few.indices() == list(range(7))  # few points: all of them, as before
+
+    series = PlaneSeries(total_epochs=100_000, limit=50)
+    kept_before: set[int] = set()
+    for epoch in range(0, 100_001, 7):  # 14,286 snapshots
+        series.add(epoch, [(epoch * 1e-5, 0.5), (0.1, epoch * 1e-5)])
+        index = series.thinning.indices()
+        assert len(index) <= 50 and index[-1] == len(series) - 1  # bounded, ends at the latest
+        if len(series) % 997 == 0:
+            older = set(index[:-1])
+            assert kept_before <= older | {len(series) - 1}  # kept points stay kept: no flicker
+            kept_before = older
+    epochs, xs, ys = series.older()
+    assert len(epochs) <= 49 and epochs == sorted(epochs) and epochs[0] == 0
+    assert len(xs) == len(ys) == 2 and len(xs[0]) == len(epochs)
+    assert series.latest() == [(series.epochs[-1] * 1e-5, 0.5), (0.1, series.epochs[-1] * 1e-5)]
+    # Even in log-epoch: the early decades are not crowded out by the late ones.
+    assert sum(e < 1000 for e in epochs) >= 10 and sum(e >= 10_000 for e in epochs) >= 8  # a fifth of log1p(1e5)
+    assert 0 == log_bins(100_000, 49)(0) <= log_bins(100_000, 49)(100_000) <= 48
+
+
+def test_curves_keep_running_maxima_and_draw_a_bounded_thinned_series():
+    from types import SimpleNamespace
+
+    from ibtui.tui.runstate import Curves
+
+    curves = Curves(total_epochs=10_000, limit=100)
+    for epoch in range(10_001):
+        loss = 2.0 if epoch == 5 else 1.0 / (1 + epoch)
+        curves.add(SimpleNamespace(epoch=epoch, train_loss=[loss], test_loss=[float("nan")], train_acc=[0.5], test_acc=[float("nan")]))
+    assert curves.max_loss == 2.0 and not curves.has_test_loss and not curves.has_test_acc
+    drawn = curves.drawn("epochs")
+    assert len(drawn) <= 100 and drawn[-1] == 10_000 and drawn == sorted(drawn)
+    assert len(curves.drawn("train_loss")) == len(drawn) and curves.drawn("train_loss")[-1] == curves.train_loss[-1]

@@ -45,6 +45,15 @@ TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
 Exporter = Callable[[Path], list[Path]]
 
 DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
+# While a run trains, the information plane is redrawn (when new snapshots came) at most every
+# PLANE_INTERVAL_S and the loss/accuracy curves at most every CURVES_INTERVAL_S; the status line
+# is updated every tick. On two cores every millisecond of UI Python is taken from training (the
+# GIL), and plotext re-renders the whole plot each time. The run's end always draws everything.
+PLANE_INTERVAL_S = 0.45
+CURVES_INTERVAL_S = 0.95
+# Progress alone (epoch, elapsed, speed) refreshes the status bar at most this often: even that
+# costs a few per cent of training speed at 5 per second.
+STATUS_INTERVAL_S = 0.45
 QUIT_WAIT_S = 1.0  # how long quitting waits for the engine to reach a step boundary
 
 
@@ -134,6 +143,11 @@ class IbtuiApp(App):
         self.estimator: str | None = None
         self.verdicts: dict | None = None  # the analysis of the run on screen, once it has ended
         self._drawn_version = -1
+        self._drawn_at = float("-inf")  # time.monotonic() of the last plane redraw
+        self._curves_version = -1
+        self._curves_at = float("-inf")
+        self._status_at = float("-inf")
+        self._legend_for: RunStarted | None = None
         self._bindings_key: tuple | None = None
 
     # -- layout -----------------------------------------------------------------------------------
@@ -253,7 +267,7 @@ class IbtuiApp(App):
         self.run_clock = RunClock(self._now)
         self.estimator = config.info.estimators[0]
         self.verdicts = None
-        self._drawn_version = -1
+        self._drawn_version = self._curves_version = -1
         self.query_one(SettingsForm).set_locked(True)
         self.query_one(InfoPlanePlot).show_empty("preparing the run…")
         self.query_one("#loss", CurvesPlot).show(None, config.train.epochs)
@@ -473,24 +487,37 @@ class IbtuiApp(App):
             run.apply(event)
         if drained.progress is not None:
             run.apply(drained.progress)
-        if drained.events:
-            self._redraw()
-        if run.active or drained:
+        if run.version != self._drawn_version or run.version != self._curves_version:  # new, or held back
+            self._redraw(throttle=True)
+        if drained.events or (drained and not run.active) or (
+            run.active and time.monotonic() - self._status_at >= STATUS_INTERVAL_S
+        ):
             self._show_status()
 
-    def _redraw(self) -> None:
+    def _redraw(self, throttle: bool = False) -> None:
+        """Redraw the plots if the data changed; with throttle, at most every PLANE_INTERVAL_S
+        and CURVES_INTERVAL_S (what is held back is drawn by a later tick)."""
         run = self.run_state
-        if run is None or run.started is None or run.version == self._drawn_version:
+        if run is None or run.started is None:
             return
+        now = time.monotonic()
+        if run.version != self._curves_version and (not throttle or now - self._curves_at >= CURVES_INTERVAL_S):
+            self._curves_at, self._curves_version = now, run.version
+            self.query_one("#loss", CurvesPlot).show(run.curves, run.total_epochs)
+            self.query_one("#accuracy", CurvesPlot).show(run.curves, run.total_epochs)
+        if run.version == self._drawn_version or (throttle and now - self._drawn_at < PLANE_INTERVAL_S):
+            return
+        self._drawn_at = now
         self._drawn_version = run.version
         if self.estimator not in run.estimators:
             self.estimator = run.estimators[0]
-        total = run.total_epochs
-        self.query_one(InfoPlanePlot).show(run.started, run.snapshots, self.estimator)
-        self.query_one(PlaneLegend).show(run.started)
-        self.query_one("#loss", CurvesPlot).show(run.curves, total)
-        self.query_one("#accuracy", CurvesPlot).show(run.curves, total)
+        latest_epoch = run.snapshots[-1].epoch if run.snapshots else None
+        self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch)
+        if run.started is not self._legend_for:  # a layout pass: only when the run changes
+            self._legend_for = run.started
+            self.query_one(PlaneLegend).show(run.started)
         self._refresh_controls()
 
     def _show_status(self) -> None:
+        self._status_at = time.monotonic()
         self.query_one(StatusBar).show(self.run_state, self.run_clock)

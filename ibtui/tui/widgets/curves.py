@@ -73,17 +73,17 @@ class CurvesPlot(PlotextPlot):
             self.border_subtitle = ""
             self.refresh()
             return
-        if self.kind == "loss":
-            train, test = curves.train_loss, curves.test_loss
-            finite = [v for v in (*train, *test) if v == v and v != float("inf")]
-            self._y_axis(max(finite) if finite else 1.0)
+        if self.kind == "loss":  # running maxima and flags from Curves: nothing walks the history
+            train_name, test_name, has_test = "train_loss", "test_loss", curves.has_test_loss
+            self._y_axis(curves.max_loss if curves.max_loss is not None else 1.0)
         else:
-            train, test = curves.train_acc, curves.test_acc
+            train_name, test_name, has_test = "train_acc", "test_acc", curves.has_test_acc
             self._y_axis(1.0)
-        has_test = any(v == v for v in test)
+        epochs = curves.drawn("epochs")  # at most CURVE_POINTS, the latest included
         if has_test:  # first, so that train is drawn over it where they share a cell
-            plt.plot(curves.epochs, test, marker=TEST_MARKER, color=TEST)
-        plt.plot(curves.epochs, train, marker=TRAIN_MARKER, color=TRAIN)
+            plt.plot(epochs, curves.drawn(test_name), marker=TEST_MARKER, color=TEST)
+        plt.plot(epochs, curves.drawn(train_name), marker=TRAIN_MARKER, color=TRAIN)
+        train, test = getattr(curves, train_name), getattr(curves, test_name)
         legend = f"[{_hex(TRAIN)}]{TRAIN_MARKER} train {train[-1]:.3f}[/]"
         if has_test:
             legend += f" [{_hex(TEST)}]{TEST_MARKER} test {test[-1]:.3f}[/]"

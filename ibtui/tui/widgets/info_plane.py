@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from ibtui.core.events import RunStarted, Snapshot
+from ibtui.core.events import RunStarted
+from ibtui.tui.runstate import PlaneSeries
 from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 
 # A viridis-like ramp: dark violet (early) to bright yellow (late).
@@ -71,31 +72,31 @@ class InfoPlanePlot(PlotextPlot):
         self._draw_empty(message)
         self.refresh()
 
-    def show(self, started: RunStarted, snapshots: list[Snapshot], estimator: str) -> None:
+    def show(self, started: RunStarted, series: PlaneSeries | None, estimator: str, latest_epoch: int | None = None) -> None:
+        """Draw one estimator's series: the older points thinned (RunState keeps at most
+        PLANE_POINTS of them), the latest on top, highlighted and joined layer to layer."""
         plt = self.plt
         plt.clear_figure()
         total = started.config.train.epochs
         seeds = len(started.seeds)
-        latest_epoch = snapshots[-1].epoch if snapshots else started.start_epoch
+        if latest_epoch is None:
+            latest_epoch = series.epochs[-1] if series else started.start_epoch
         mean = f"mean of {seeds} seeds · " if seeds > 1 else ""
         self.border_title = f"Information plane · {estimator} · {mean}epoch {latest_epoch:,}"
         plt.xlim(0, started.max_ixt)
         plt.ylim(0, started.h_y)
         plt.xfrequency(5)
         plt.yfrequency(5)
-        usable = [s for s in snapshots if estimator in s.mi]
-        if not usable:
+        if not series:
             plt.title("waiting for the first snapshot…")
             self.refresh()
             return
-        points = [(s.epoch, s.mean_mi(estimator)) for s in usable]
-        for layer, name in enumerate(started.layer_names):
-            xs = [p[1][layer][0] for p in points[:-1]]
-            ys = [p[1][layer][1] for p in points[:-1]]
-            if xs:
-                colours = [ramp_colour(epoch_fraction(p[0], total)) for p in points[:-1]]
-                plt.scatter(xs, ys, marker=layer_marker(layer, name), color=colours)
-        last = points[-1][1]
+        epochs, older_xs, older_ys = series.older()
+        if epochs:
+            colours = [ramp_colour(epoch_fraction(epoch, total)) for epoch in epochs]
+            for layer, name in enumerate(started.layer_names):
+                plt.scatter(older_xs[layer], older_ys[layer], marker=layer_marker(layer, name), color=colours)
+        last = series.latest()
         lx, ly = [p[0] for p in last], [p[1] for p in last]
         if len(last) > 1:
             plt.plot(lx, ly, marker="braille", color=LATEST_LINE)

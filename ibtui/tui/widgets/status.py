@@ -55,17 +55,30 @@ def location_line(state: RunState | None) -> Text:
 
 
 class StatusBar(Vertical):
+    """Updated every UI tick, so kept cheap: a line is repainted only when its text changed, and
+    never with a layout pass (each line is one no-wrap row: its size cannot change)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, Text] = {}
+        self._progress: tuple[int, int] | None = None
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-top"):
             yield ProgressBar(total=1, show_eta=False, id="progress")
             yield Static(id="status-line")
         yield Static(id="location-line")
 
+    def _set_line(self, ident: str, text: Text) -> None:
+        if self._shown.get(ident) != text:
+            self._shown[ident] = text
+            self.query_one(f"#{ident}", Static).update(text, layout=False)
+
     def show(self, state: RunState | None, clock: RunClock | None) -> None:
-        bar = self.query_one(ProgressBar)
-        if state is None:
-            bar.update(total=1, progress=0)  # not indeterminate: that one animates with the clock
-        else:
-            bar.update(total=max(1, state.total_epochs), progress=state.epoch)
-        self.query_one("#status-line", Static).update(status_line(state, clock))
-        self.query_one("#location-line", Static).update(location_line(state))
+        # not indeterminate when idle: that one animates with the clock
+        progress = (1, 0) if state is None else (max(1, state.total_epochs), state.epoch)
+        if progress != self._progress:
+            self._progress = progress
+            self.query_one(ProgressBar).update(total=progress[0], progress=progress[1])
+        self._set_line("status-line", status_line(state, clock))
+        self._set_line("location-line", location_line(state))
