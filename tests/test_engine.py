@@ -1,7 +1,9 @@
 import math
 import re
-import sys
 import subprocess
+import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -84,25 +86,33 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, stop
 
 
 def test_pause_really_pauses():
+    """While paused no epoch is trained (estimates already under way may still arrive), and the
+    paused time is not counted as training time."""
     control = RunControl()
-    trainer = Trainer(tiny_config(**{"train.epochs": 400}))
-    stream = trainer.run(control)
-    next(stream)  # RunStarted
-    before = next(stream).elapsed_s  # snapshot at epoch 0
-    control.pause()
-    import threading
+    stream = Trainer(tiny_config(**{"train.epochs": 100_000})).run(control)
+    events = []
+    consumer = threading.Thread(target=lambda: [events.append(e) for e in stream])
+    started = time.perf_counter()
+    consumer.start()
 
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(next(stream)))
-    thread.start()
-    thread.join(0.5)
-    assert thread.is_alive() and not seen  # blocked while paused
+    def trained_epoch():
+        return max((e.epoch for e in list(events) if isinstance(e, (Progress, Snapshot))), default=-1)
+
+    while trained_epoch() < 3:
+        time.sleep(0.01)
+    control.pause()
+    time.sleep(0.3)  # the step in progress finishes
+    at_pause = trained_epoch()
+    time.sleep(0.8)
+    assert trained_epoch() == at_pause
     control.resume()
-    thread.join(5)
-    assert seen
-    assert seen[0].elapsed_s - before < 0.4  # the half second paused is not training time
+    while trained_epoch() <= at_pause:
+        time.sleep(0.01)
     control.request_stop()
-    assert isinstance(list(stream)[-1], RunFinished)
+    consumer.join(10)
+    wall = time.perf_counter() - started
+    assert isinstance(events[-1], RunFinished)
+    assert events[-1].elapsed_s < wall - 0.9  # at least 1.1 s paused, none of it counted
 
 
 def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
