@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ibtui.core.errors import IbtuiError
 
@@ -258,10 +259,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
         raise StoreError(f"{run_dir} has no snapshots yet, so there is nothing to report")
     analysis = analyse_run(record)
     seeds = analysis.get("seeds", 1)
-    table = Table(title=f"Compression verdicts: {record.summary.get('name', record.config.name)}, {seeds} seed(s), "
+    table = Table(title=f"Compression verdicts: {escape(str(record.summary.get('name', record.config.name)))}, {seeds} seed(s), "
                   f"{len(record.snapshots)} snapshots to epoch {record.snapshots[-1].epoch:,}", title_justify="left")
-    for column in ("layer", "estimator", "I(X;T) peak", "drop bits", "drop %", "I(X;T)",
-                   "I(T;Y) peak", "drop bits", "drop %", "I(T;Y)"):
+    for column in ("layer", "estimator", "I(X;T) peak epoch", "drop bits", "drop %", "I(X;T)",
+                   "I(T;Y) peak epoch", "drop bits", "drop %", "I(T;Y)"):
         table.add_column(column, no_wrap=True, justify="left" if column in ("layer", "estimator") else "right")
     styles = {"compression": "bold green", "none": "", "inconclusive": "yellow"}
     for estimator, entries in analysis["estimators"].items():

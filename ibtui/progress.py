@@ -77,5 +77,5 @@ class ConsoleProgress:
         if event.start_epoch:
             self.console.print(f"resuming from epoch {event.start_epoch}", highlight=False)
         self.task = self.bar.add_task(
-            config.name, total=config.train.epochs, completed=event.start_epoch, loss="", info=""
+            escape(config.name), total=config.train.epochs, completed=event.start_epoch, loss="", info=""
         )

@@ -107,7 +107,20 @@ def test_estimate_with_another_bin_size_changes_the_numbers_and_writes_the_png(s
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["estimators"] == ["binning"] and "analysis" in summary
     code, _, err = cli(monkeypatch, capsys, "estimate", str(saved_run), "--estimator", "binning", "--bin-size", "0.5")
-    assert code == 2 and "already exists" in err
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+
+
+@pytest.mark.parametrize("label", ["..", ".", "../x", "-a"])
+def test_estimate_labels_cannot_leave_the_estimates_folder(saved_run, monkeypatch, capsys, label):
+    before = (saved_run / "snapshots.jsonl").read_bytes()
+    code, _, err = cli(monkeypatch, capsys, "estimate", str(saved_run), "--bin-size", "0.3", "--label", label, "--overwrite")
+    assert code == 2 and "label" in err and "Traceback" not in err
+    assert (saved_run / "snapshots.jsonl").read_bytes() == before
+
+
+def test_estimate_refuses_options_no_chosen_estimator_uses(saved_run, monkeypatch, capsys):
+    code, _, err = cli(monkeypatch, capsys, "estimate", str(saved_run), "--estimator", "adaptive", "--bin-size", "0.3")
+    assert code == 2 and "--bin-size applies to binning" in err
 
 
 def test_estimate_without_activations_fails_with_one_sentence(tmp_path, monkeypatch, capsys):

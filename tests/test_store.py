@@ -125,3 +125,22 @@ def test_write_atomic_replaces_whole_files_with_normal_permissions(tmp_path):
     write_atomic(target, b"two")
     assert target.read_bytes() == b"two" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
     assert stat.S_IMODE(target.stat().st_mode) & 0o044  # readable by group/others under a usual umask
+
+
+def test_a_resume_that_cannot_start_changes_nothing(tmp_path, monkeypatch):
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n" for i in range(60)))
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(**{"data.name": "csv", "data.csv": "data.csv", "data.label": "label", "info.on": "all"})
+    trainer, store = prepare_run(config, tmp_path / "run")
+    assert load_run(tmp_path / "run").config.data.csv == str(csv)  # stored absolute
+    execute(trainer, store)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary["status"] = "interrupted"
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "run" / "checkpoint.pt").unlink()  # resuming would start over ...
+    before = (tmp_path / "run" / "snapshots.jsonl").read_bytes()
+    csv.rename(tmp_path / "moved.csv")  # ... but the data is gone
+    with pytest.raises(Exception, match="does not exist"):
+        prepare_resume(tmp_path / "run")
+    assert (tmp_path / "run" / "snapshots.jsonl").read_bytes() == before

@@ -61,6 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ibtui.core.config import ESTIMATORS, InfoConfig
 from ibtui.core.errors import ConfigError, DataError, unknown_name
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
     "label_entropy",
 ]
 
-ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive")
 
 DEFAULT_BIN_SIZE = 0.07  # Saxe et al.
 
@@ -178,16 +178,6 @@ class _Grouping:
         return out
 
 
-def _kde_row_sums(t: torch.Tensor, grouping: _Grouping, noise_variance: float, bounds: tuple[str, ...], chunk_elements: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample kernel sums, one row per bound in `bounds` (each "lower" or "upper").
-
-    t is the layer's activations already sorted by label. Returns (S, C), each (len(bounds), N)
-    float64: S_i = sum_j exp(-D_ij / (k s2)) over all j, C_i the same over j in i's class.
-    """
-    job = _KdeJob(t, grouping, noise_variance, bounds)
-    return job.result([job.run(_stripes(job.n, job.chunk_elements(chunk_elements)), _Buffer())])
-
-
 def _stripes(n: int, chunk_elements: int) -> list[tuple[int, int]]:
     """The column stripes [c0, c1) of the lower triangle, each about chunk_elements entries."""
     out = []
@@ -274,7 +264,8 @@ class _KdeJob:
         return sums, class_sums
 
     def result(self, partials: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S, C) as _kde_row_sums returns them, from the partials of runs that together cover
+        """(S, C), each (len(bounds), N) float64: S_i = sum_j exp(-D_ij / (k s2)) over all j, C_i the
+        same over j in i's class; from the partials of runs that together cover
         every stripe once (added in the order given, so a fixed order gives a fixed result)."""
         sums, class_sums = partials[0]
         for s, c in partials[1:]:
@@ -563,3 +554,26 @@ def estimate_layers(layers: Sequence, labels, estimators: Sequence[str], *, nois
         if "adaptive" in names:
             result["adaptive"].append(_mi_from_codes(_adaptive_codes(m, adaptive_bins), codes, n_classes))
     return result
+
+
+def estimate_info_plane(layers: Sequence, labels, info: InfoConfig) -> dict[str, list[list[list[float]]]]:
+    """{estimator: seed -> layer -> [I(X;T), I(T;Y)]} for one snapshot, with a run's [info] settings.
+
+    `layers` holds one (seeds, N, width) array or tensor per layer. This is how the training engine
+    and `ibtui estimate` both measure a snapshot, so the two agree exactly on the same values.
+    """
+    n_seeds, n_layers = layers[0].shape[0], len(layers)
+    estimates = estimate_layers(
+        [layer[s] for s in range(n_seeds) for layer in layers],
+        labels,
+        info.estimators,
+        noise_variance=info.noise_variance,
+        bin_size=None if info.n_bins else info.bin_size,  # n_bins, when set, wins
+        n_bins=info.n_bins,
+        value_range=info.bin_range,
+        adaptive_bins=info.adaptive_bins,
+    )
+    return {
+        name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
+        for name, values in estimates.items()
+    }

@@ -9,9 +9,9 @@ runs mi.estimate_layers on them with other estimator settings and writes a new s
                                             gradients copied from the original snapshots
     RUN/estimates/<label>/summary.json      the original summary, the new estimators, the analysis
 
-The directory is a run directory of its own (load_run and the PNG export accept it). The saved
-activations are float16, so estimates equal the training-time ones only to float16 rounding:
-the training engine measures the float32 activations.
+The directory is a run directory of its own (load_run and the PNG export accept it). A run that
+saves activations is measured during training from the same float16 values it saves, so a
+re-estimation with unchanged settings reproduces the training-time numbers exactly.
 """
 
 from __future__ import annotations
@@ -60,11 +60,10 @@ def load_activations(path: Path) -> list[np.ndarray]:
 
 def mi_labels(config: RunConfig) -> np.ndarray:
     """The labels of the MI sample set, chosen exactly as the training engine chooses them."""
-    from ibtui.core.train import load_config_dataset
+    from ibtui.core.train import load_config_dataset, mi_sample_indices
 
     ds = load_config_dataset(config)
-    idx = {"all": np.arange(ds.n_samples), "train": ds.train_idx, "test": ds.test_idx}[config.info.on]
-    return np.asarray(ds.y)[idx]
+    return np.asarray(ds.y)[mi_sample_indices(ds, config.info.on)]
 
 
 def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None, noise_variance: float | None = None,
@@ -78,6 +77,15 @@ def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None
         changes["noise_variance"] = float(noise_variance)
     if bin_size is not None and n_bins is not None:
         raise ConfigError("give either --bin-size or --n-bins, not both")
+    chosen = tuple(dict.fromkeys(estimators)) if estimators else info.estimators
+    for option, value, users in (
+        ("--noise-variance", noise_variance, ("kde_upper", "kde_lower")),
+        ("--bin-size", bin_size, ("binning",)),
+        ("--n-bins", n_bins, ("binning",)),
+        ("--adaptive-bins", adaptive_bins, ("adaptive",)),
+    ):
+        if value is not None and not set(users) & set(chosen):
+            raise ConfigError(f"{option} applies to {' or '.join(users)}, which is not among the estimators ({', '.join(chosen)})")
     if bin_size is not None:
         changes.update(bin_size=float(bin_size), n_bins=None)
     if n_bins is not None:
@@ -103,28 +111,6 @@ def estimate_label(config: RunConfig) -> str:
     return "+".join(parts)
 
 
-def estimate_snapshot(layers: Sequence[np.ndarray], labels: np.ndarray, config: RunConfig) -> dict[str, list]:
-    """{estimator: seed -> layer -> [I(X;T), I(T;Y)]} for one snapshot's saved activations."""
-    info = config.info
-    n_seeds = layers[0].shape[0]
-    flat = [layer[s] for s in range(n_seeds) for layer in layers]
-    estimates = mi.estimate_layers(
-        flat,
-        labels,
-        info.estimators,
-        noise_variance=info.noise_variance,
-        bin_size=None if info.n_bins else info.bin_size,  # as the engine: n_bins, when set, wins
-        n_bins=info.n_bins,
-        value_range=info.bin_range,
-        adaptive_bins=info.adaptive_bins,
-    )
-    n_layers = len(layers)
-    return {
-        name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
-        for name, values in estimates.items()
-    }
-
-
 def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None, *, overwrite: bool = False,
                progress: Callable[[int, int], None] | None = None) -> Path:
     """Estimate every saved snapshot with `config.info`; write RUN/estimates/<label>/. Returns that path."""
@@ -135,11 +121,12 @@ def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None,
             f"{record.path} has no saved activations to re-estimate from; train it with --save-activations"
         )
     label = label or estimate_label(config)
-    if not re.fullmatch(r"[A-Za-z0-9._+-]+", label):
-        raise ConfigError(f"the label '{label}' may only hold letters, digits and . _ + -")
+    # A label names one folder inside RUN/estimates: never '.', '..' or a path out of it.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", label):
+        raise ConfigError(f"the label '{label}' must start with a letter or digit and hold only letters, digits and . _ + -")
     out = record.path / ESTIMATES_DIR / label
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise StoreError(f"{out} already exists; remove it or choose another --label")
+        raise StoreError(f"{out} already exists; use --overwrite, remove it, or choose another --label")
     originals = {s.epoch: s.to_record() for s in record.snapshots}
     labels = mi_labels(config)
 
@@ -153,7 +140,7 @@ def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None,
             n_seeds = layers[0].shape[0]
             nan = [float("nan")] * n_seeds
             base = {"epoch": epoch, "elapsed_s": float("nan"), "train_loss": nan, "test_loss": nan, "train_acc": nan, "test_acc": nan}
-        new = {**base, "mi": estimate_snapshot(layers, labels, config)}
+        new = {**base, "mi": mi.estimate_info_plane(layers, labels, config.info)}
         records.append(new)
         if progress is not None:
             progress(i + 1, len(files))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ibtui.core.config import RunConfig
@@ -38,18 +38,28 @@ def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
     return path
 
 
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """The data file as an absolute path, so config.toml still works from another directory."""
+    if config.data.csv:
+        return replace(config, data=replace(config.data, csv=str(Path(config.data.csv).expanduser().resolve())))
+    return config
+
+
 def prepare_run(config: RunConfig, run_dir: str | Path, run_id: str | None = None) -> tuple[Trainer, RunStore]:
     """Everything that can fail on bad input, in the order that writes nothing before it is checked."""
+    config = with_absolute_paths(config)
     trainer = Trainer(config, run_id=run_id)
     store = RunStore.create(run_dir, config)
     return trainer, store
 
 
 def prepare_resume(run_dir: str | Path, run_id: str | None = None) -> tuple[Trainer, RunStore]:
+    """Check that the run can go on (data, device, checkpoint) before touching its files."""
     store, state = RunStore.reopen(run_dir)
     trainer = Trainer(store.config, run_id=run_id or store.summary.get("run_id"))
     if state is not None:
         trainer.load_checkpoint(state)
+    store.discard_after_checkpoint()
     return trainer, store
 
 

@@ -154,6 +154,7 @@ class RunStore:
         self.config = config
         self.summary = summary
         self._log: io.BufferedWriter | None = None
+        self._resume_epoch = -1
 
     @classmethod
     def create(cls, run_dir: str | Path, config: RunConfig) -> RunStore:
@@ -175,7 +176,9 @@ class RunStore:
     def reopen(cls, run_dir: str | Path) -> tuple[RunStore, dict[str, Any] | None]:
         """An existing run, ready to be resumed: (store, checkpoint state or None to start over).
 
-        Snapshots after the checkpoint are dropped, since the resumed run measures them again.
+        Nothing is changed on disk: once the caller has checked that the run can go on (data,
+        device, checkpoint), it calls discard_after_checkpoint() to drop the snapshots that the
+        resumed run will measure again.
         """
         record = load_run(run_dir)
         path = record.path
@@ -199,21 +202,23 @@ class RunStore:
                 ) from None
             if not isinstance(state, dict) or "epoch" not in state:
                 raise StoreError(f"the checkpoint {ckpt} is not an ibtui checkpoint; move it away to start the run over")
-        keep_until = state["epoch"] if state else -1
-        records, good = read_snapshot_lines(path / SNAPSHOTS_FILE)
+        store = cls(path, record.config, record.summary)
+        store._resume_epoch = state["epoch"] if state else -1
+        return store, state
+
+    def discard_after_checkpoint(self) -> None:
+        """Cut snapshots.jsonl after the checkpoint's epoch (all of it without a checkpoint)."""
+        keep_until = self._resume_epoch
+        log = self.path / SNAPSHOTS_FILE
+        records, good = read_snapshot_lines(log)
         kept = [r for r in records if r["epoch"] <= keep_until]
-        # Rewrite only what changes: the log is cut after the last kept record.
-        cut = 0
-        if kept:
-            lines = (path / SNAPSHOTS_FILE).read_bytes()[:good].split(b"\n")
-            cut = sum(len(line) + 1 for line in lines[: len(kept)])
-        if (path / SNAPSHOTS_FILE).exists():
-            with open(path / SNAPSHOTS_FILE, "r+b") as handle:
+        lines = log.read_bytes()[:good].split(b"\n") if kept else []
+        cut = sum(len(line) + 1 for line in lines[: len(kept)])
+        if log.exists():
+            with open(log, "r+b") as handle:
                 handle.truncate(cut)
                 os.fsync(handle.fileno())
-        store = cls(path, record.config, record.summary)
-        store.summary.update(snapshots=len(kept), epoch=keep_until if state else 0)
-        return store, state
+        self.summary.update(snapshots=len(kept), epoch=max(keep_until, 0))
 
     # -- events ------------------------------------------------------------------------------
 

@@ -152,6 +152,8 @@ class SnapshotPipeline:
 
 def _divergence(losses: list[float], seeds: tuple[int, ...], epoch: int) -> str:
     bad = [(seed, loss) for seed, loss in zip(seeds, losses) if not math.isfinite(loss)]
+    if not bad:  # finite loss, but the last update overflowed the weights
+        return f"the weights became NaN or infinite at epoch {epoch}; try a smaller learning rate"
     value = "NaN" if any(math.isnan(loss) for _, loss in bad) else "infinite"
     which = f" for seed {bad[0][0]}" if len(seeds) > 1 and len(bad) == 1 else (f" for {len(bad)} of {len(seeds)} seeds" if len(seeds) > 1 else "")
     return f"the loss became {value}{which} at epoch {epoch}; try a smaller learning rate"
@@ -177,6 +179,11 @@ def load_config_dataset(config: RunConfig) -> Dataset:
         standardize=d.standardize,
         synthetic_seed=d.synthetic_seed,
     )
+
+
+def mi_sample_indices(dataset: Dataset, on: str) -> np.ndarray:
+    """The samples the information plane is measured on: all of them, or one split."""
+    return {"all": np.arange(dataset.n_samples), "train": dataset.train_idx, "test": dataset.test_idx}[on]
 
 
 def layer_names(config: RunConfig, n_outputs: int) -> tuple[str, ...]:
@@ -208,7 +215,7 @@ class Trainer:
         self.x_train, self.y_train = as_x(ds.train_idx), as_y(ds.train_idx)
         self.train_idx = torch.as_tensor(ds.train_idx, device=self.device)
         self.test_idx = torch.as_tensor(ds.test_idx, device=self.device)
-        mi_idx = {"all": all_idx, "train": ds.train_idx, "test": ds.test_idx}[info.on]
+        mi_idx = mi_sample_indices(ds, info.on)
         if len(mi_idx) < 2:
             raise ConfigError(f"the '{info.on}' sample set is too small to estimate mutual information")
         self.mi_idx = torch.as_tensor(mi_idx, device=self.device)
@@ -268,10 +275,6 @@ class Trainer:
 
     # -- measuring ---------------------------------------------------------------------------
 
-    def measure(self, epoch: int, elapsed: float, accum: dict | None) -> Snapshot:
-        """Losses, accuracies and the information plane of every layer of every seed."""
-        return self.observe(epoch, elapsed, accum)()
-
     @torch.no_grad()
     def observe(self, epoch: int, elapsed: float, accum: dict | None) -> Callable[[], Snapshot]:
         """Take the snapshot's activations, losses and gradient norms now; return the function
@@ -317,22 +320,7 @@ class Trainer:
             activations = [h.half().cpu().numpy() for h in layers]
 
         def estimate() -> Snapshot:
-            flat = [h[s] for s in range(n_seeds) for h in layers]
-            estimates = mi.estimate_layers(
-                flat,
-                self.mi_labels,
-                info.estimators,
-                noise_variance=info.noise_variance,
-                bin_size=None if info.n_bins else info.bin_size,  # n_bins, when set, wins
-                n_bins=info.n_bins,
-                value_range=info.bin_range,
-                adaptive_bins=info.adaptive_bins,
-            )
-            n_layers = len(layers)
-            per_seed = {
-                name: [[list(values[s * n_layers + layer]) for layer in range(n_layers)] for s in range(n_seeds)]
-                for name, values in estimates.items()
-            }
+            per_seed = mi.estimate_info_plane(layers, self.mi_labels, info)
             return Snapshot(
                 run_id=self.run_id,
                 epoch=epoch,
@@ -439,7 +427,8 @@ class Trainer:
                 self.optimizer.step()
 
             last_loss = per_seed_loss
-            if not bool(torch.isfinite(last_loss).all()):
+            # The weights too: the epoch's last update can overflow after its loss was computed.
+            if not bool(torch.isfinite(last_loss).all() & torch.isfinite(self.model.flat).all()):
                 yield from pipeline.drain()
                 yield RunFailed(self.run_id, _divergence(last_loss.tolist(), self.seeds, epoch), epoch, elapsed())
                 return
