@@ -250,7 +250,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
     """Compression verdicts per layer and estimator, their spread over seeds, and the gradient SNR transition."""
     from rich.table import Table
 
-    from ibtui.core.analysis import analyse_run
+    from ibtui.core.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
     from ibtui.core.errors import StoreError
     from ibtui.core.store import load_run
 
@@ -261,22 +261,14 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
     seeds = analysis.get("seeds", 1)
     table = Table(title=f"Compression verdicts: {escape(str(record.summary.get('name', record.config.name)))}, {seeds} seed(s), "
                   f"{len(record.snapshots)} snapshots to epoch {record.snapshots[-1].epoch:,}", title_justify="left")
-    for column in ("layer", "estimator", "I(X;T) peak epoch", "drop bits", "drop %", "I(X;T)",
-                   "I(T;Y) peak epoch", "drop bits", "drop %", "I(T;Y)"):
+    for column in VERDICT_COLUMNS:
         table.add_column(column, no_wrap=True, justify="left" if column in ("layer", "estimator") else "right")
-    styles = {"compression": "bold green", "none": "", "inconclusive": "yellow"}
-    for estimator, entries in analysis["estimators"].items():
-        for entry in entries:
-            cells = [entry["layer"], estimator]
-            for q in ("ixt", "ity"):
-                c = entry[q]
-                if "drop_bits" not in c:
-                    cells += ["-", "-", "-", c["verdict"]]
-                    continue
-                spread = f" ± {c['drop_std']:.3f}" if seeds > 1 else ""
-                cells += [f"{c['peak_epoch']:,}", f"{c['drop_bits']:.3f}{spread}", f"{100 * c['drop_fraction']:.1f}",
-                          f"[{styles[c['verdict']]}]{c['verdict']}[/]" if styles[c["verdict"]] else c["verdict"]]
-            table.add_row(*cells)
+    styles = {"compression": "bold green", "inconclusive": "yellow"}
+    for cells in verdict_rows(analysis):
+        for verdict_at in (5, 9):
+            style = styles.get(cells[verdict_at])
+            cells[verdict_at] = f"[{style}]{cells[verdict_at]}[/]" if style else cells[verdict_at]
+        table.add_row(*cells)
     out_console.print(table)
     if seeds > 1:
         out_console.print("drop bits: mean ± std over seeds of each seed's smoothed peak minus smoothed end.", highlight=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibtui.core.analysis import analyse_run
+from ibtui.core.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
 from ibtui.core.config import RunConfig
 from ibtui.core.errors import ConfigError, IbtuiError
 from ibtui.core.presets import load_preset
@@ -163,19 +163,8 @@ def _pct(x: float) -> str:
 def verdict_table_md(analysis: dict[str, Any]) -> list[str]:
     if "error" in analysis:
         return [f"(no analysis: {analysis['error']})"]
-    rows = ["| layer | estimator | I(X;T) peak epoch | drop (bits) | drop | verdict | I(T;Y) peak epoch | drop (bits) | drop | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    for estimator, entries in analysis.get("estimators", {}).items():
-        for e in entries:
-            cells = [e["layer"], estimator]
-            for q in ("ixt", "ity"):
-                c = e[q]
-                if "drop_bits" not in c:
-                    cells += ["-", "-", "-", c["verdict"]]
-                    continue
-                spread = f" ± {c['drop_std']:.3f}" if c.get("n_seeds", 1) > 1 else ""
-                cells += [f"{c['peak_epoch']:,}", f"{c['drop_bits']:.3f}{spread}", _pct(c["drop_fraction"]), c["verdict"]]
-            rows.append("| " + " | ".join(cells) + " |")
+    rows = ["| " + " | ".join(VERDICT_COLUMNS) + " |", "|" + "---|" * len(VERDICT_COLUMNS)]
+    rows += ["| " + " | ".join(cells) + " |" for cells in verdict_rows(analysis)]
     snr = [s for s in analysis.get("snr", [])]
     if snr:
         rows += ["", "Gradient SNR drift -> diffusion transition: " + "; ".join(

@@ -271,3 +271,24 @@ def verdict_counts(analysis: dict[str, Any], estimator: str, quantity: str = "ix
     for entry in chosen:
         counts[entry[quantity]["verdict"]] = counts.get(entry[quantity]["verdict"], 0) + 1
     return counts
+
+
+VERDICT_COLUMNS = ("layer", "estimator", "I(X;T) peak epoch", "drop bits", "drop %", "I(X;T)",
+                   "I(T;Y) peak epoch", "drop bits", "drop %", "I(T;Y)")
+
+
+def verdict_rows(analysis: dict[str, Any]) -> list[list[str]]:
+    """The verdict table as text cells (VERDICT_COLUMNS), for `ibtui report` and REPORT.md alike."""
+    rows = []
+    for estimator, entries in analysis.get("estimators", {}).items():
+        for entry in entries:
+            cells = [entry["layer"], estimator]
+            for quantity in ("ixt", "ity"):
+                c = entry[quantity]
+                if "drop_bits" not in c:
+                    cells += ["-", "-", "-", c["verdict"]]
+                    continue
+                spread = f" ± {c['drop_std']:.3f}" if c.get("n_seeds", 1) > 1 else ""
+                cells += [f"{c['peak_epoch']:,}", f"{c['drop_bits']:.3f}{spread}", f"{100 * c['drop_fraction']:.1f}", c["verdict"]]
+            rows.append(cells)
+    return rows
