@@ -143,9 +143,9 @@ class SnapshotPipeline:
 
     def close(self) -> None:
         if self.pool is not None:
-            for future in self.pending:
-                future.cancel()
-            self.pool.shutdown(wait=True)
+            # Only a stopped run has estimates left here, and their results are dropped: do not
+            # make the stop wait for the one still computing (it ends on its own, writing nothing).
+            self.pool.shutdown(wait=False, cancel_futures=True)
         if self.on_cpu:
             torch.set_num_threads(self.threads_before)
 
