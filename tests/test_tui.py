@@ -632,12 +632,6 @@ def test_snapshot_help(snap_compare, tmp_path):
 
 @async_test
 async def test_real_engine_run_through_the_app(tmp_path):
-    pytest.importorskip("torch")
-    try:
-        import ibtui.core.mi  # noqa: F401
-        import ibtui.export.png  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the engine is not complete yet ({exc})")
     config = load_preset("tanh").with_overrides(
         {"train.epochs": 5, "info.estimators": ("binning",), "model.hidden": (4, 3), "train.device": "cpu"}
     )
