@@ -9,39 +9,49 @@ from ibtui.core.optim import FlatAdam
 def autograd_grads(model, x, y, l2):
     """The same loss differentiated by autograd, per seed: mean CE + l2 * sum(W^2)."""
     flat = model.flat.clone().requires_grad_()
-    views = model._views(flat)
+    layers = model.weights_and_biases(flat)
     # The reference differentiates torch's own tanh (ibtui computes it through sigmoid, in place).
     activation = torch.tanh if model.activation is ACTIVATION_FUNCTIONS["tanh"] else model.activation
     h = x
-    for w, b in zip(views[0:-2:2], views[1:-2:2]):
+    for w, b in layers[:-1]:
         h = activation(torch.baddbmm(b, h, w))
-    logits = torch.baddbmm(views[-1], h, views[-2])
+    logits = torch.baddbmm(layers[-1][1], h, layers[-1][0])
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
-    loss = ce.view(y.shape).mean(1).sum() + l2 * sum((w * w).sum() for w in views[0::2])
+    loss = ce.view(y.shape).mean(1).sum() + l2 * sum((w * w).sum() for w, _ in layers)
     loss.backward()
     return flat.grad, ce.view(y.shape).mean(1)
 
 
+def step_on(model, x, y, l2, want_loss=True):
+    """One train_step on per-seed minibatches x (S, B, in), y (S, B), through bind_data/shuffle."""
+    s, b, _ = x.shape
+    model.bind_data(x.reshape(s * b, -1), y.reshape(-1))
+    model.shuffle(torch.arange(s * b).view(s, b))
+    return model.train_step(0, b, l2, want_loss=want_loss)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("l2", [0.0, 0.01])
-def test_hand_written_backward_equals_autograd(activation, l2):
+def test_hand_written_backward_equals_autograd(activation, l2, backend):
     torch.manual_seed(0)
-    model = StackedMLP(5, 3, ModelConfig(hidden=(7, 4), activation=activation), seeds=[0, 1, 2], device=torch.device("cpu"))
+    model = StackedMLP(5, 3, ModelConfig(hidden=(7, 4), activation=activation), seeds=[0, 1, 2], device=torch.device("cpu"), backend=backend)
     x = torch.randn(3, 33, 5, dtype=torch.float32) * 2
     y = torch.randint(0, 3, (3, 33))
-    loss = model.train_step(x, y, l2, want_loss=True)
+    loss = step_on(model, x, y, l2)
     expected_grad, expected_loss = autograd_grads(model, x, y, l2)
     torch.testing.assert_close(model.flat_grad, expected_grad, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(loss, expected_loss)
 
 
-def test_dropout_masks_the_gradient_consistently():
-    model = StackedMLP(4, 2, ModelConfig(hidden=(50,), activation="relu", dropout=0.5), seeds=[0], device=torch.device("cpu"))
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dropout_masks_the_gradient_consistently(backend):
+    model = StackedMLP(4, 2, ModelConfig(hidden=(50,), activation="relu", dropout=0.5), seeds=[0], device=torch.device("cpu"), backend=backend)
     # One sample, tanh-like inputs kept away from relu's dead zone: a unit gets no gradient iff dropped.
     x, y = torch.ones(1, 1, 4), torch.zeros(1, 1, dtype=torch.int64)
     with torch.no_grad():
         model.biases[0].fill_(1.0)
-    model.train_step(x, y, 0.0, want_loss=False)
+    step_on(model, x, y, 0.0, want_loss=False)
     first_layer_grad = model.weight_grads[0][0]
     dropped_units = (first_layer_grad.abs().sum(0) == 0).sum().item()
     assert 12 < dropped_units < 38  # about half of 50 units are dropped
@@ -81,3 +91,35 @@ def test_fast_tanh_is_tanh():
 
 def test_every_activation_is_registered():
     assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dropout_gradient_equals_autograd_with_the_same_masks(backend):
+    torch.manual_seed(0)
+    s, b, p = 2, 17, 0.3
+    model = StackedMLP(5, 3, ModelConfig(hidden=(6, 4), activation="tanh", dropout=p), seeds=[0, 1], device=torch.device("cpu"), backend=backend)
+    x, y = torch.randn(s, b, 5), torch.randint(0, 3, (s, b))
+    torch.manual_seed(7)
+    step_on(model, x, y, 0.0)
+    torch.manual_seed(7)  # the step draws one (S, width, B) mask per hidden layer, in order
+    masks = [torch.empty(s, width, b).bernoulli_(1 - p).div_(1 - p).transpose(1, 2) for width in (6, 4)]
+    flat = model.flat.clone().requires_grad_()
+    layers = model.weights_and_biases(flat)
+    h = x
+    for (w, bias), mask in zip(layers[:-1], masks):
+        h = torch.tanh(torch.baddbmm(bias, h, w)) * mask
+    logits = torch.baddbmm(layers[-1][1], h, layers[-1][0])
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 3), y.reshape(-1), reduction="none")
+    ce.view(s, b).mean(1).sum().backward()
+    torch.testing.assert_close(model.flat_grad, flat.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_checkpoints_of_the_first_parameter_layout_still_load():
+    model = StackedMLP(5, 3, ModelConfig(hidden=(6, 4)), seeds=[0, 1], device=torch.device("cpu"))
+    # Layout 1: per layer, all seeds' W (S, fan_in, fan_out), then all seeds' b (S, 1, fan_out).
+    old = torch.cat([t.reshape(-1) for w, b in zip(model.weights, model.biases) for t in (w, b)])
+    expected = [w.clone() for w in model.weights]
+    model.flat.zero_()
+    model.load_state({"flat": old, "widths": torch.tensor(model.widths)})
+    for w, e in zip(model.weights, expected):
+        assert torch.equal(w, e)

@@ -1,9 +1,24 @@
 """The MLP, as a stack of S independent networks trained at once.
 
-Weights are stored stacked, W_l of shape (S, fan_in, fan_out), so S seeds cost one batched
-matrix product per layer instead of a Python loop over S models. Seed s of an ensemble is
-initialised from its own generator exactly as a single run with that seed would be, and every
-operation is independent across seeds, so member s matches the separate run to float tolerance.
+The training step works feature-major: a layer's activations for a minibatch are a (width, B)
+matrix per seed, so each row is contiguous, which is what makes numpy's elementwise operations
+fast (a strided view costs 2-4x more). Each layer's parameters are one block of shape
+(S, fan_out, fan_in + 1): W transposed, with the bias as the last column. Every layer's input
+carries a last row of ones, so one batched product gives z = W^T h + b, and in the backward pass
+one product gives the gradients of W and b together. S seeds cost one batched product per layer
+instead of a Python loop over S models. Seed s of an ensemble is initialised from its own
+generator exactly as a single run with that seed would be, and every operation is independent
+across seeds, so member s matches the separate run to float tolerance.
+
+Two implementations of the training step share that layout:
+
+* numpy, the default on CPU. These networks are tiny (a 256 x 12 by 12 x 10 product is 31k
+  multiply-adds) so a step is all per-call overhead: numpy's matmul (OpenBLAS small-matrix
+  kernels) takes about 2 us where torch's bmm takes 7 us, its float32 tanh 1.3 us where torch's
+  takes 8, and an elementwise operation 1 us against 2.5. The numpy arrays are views of the
+  torch buffers (shared memory), so everything else (the optimiser, checkpoints, the snapshot
+  forward pass) sees torch tensors.
+* torch, for CUDA (and selectable on CPU, which is how the tests check it without a GPU).
 """
 
 from __future__ import annotations
@@ -11,11 +26,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ibtui.core.config import ACTIVATIONS, ModelConfig
 from ibtui.core.errors import ConfigError, unknown_name
+
+BACKENDS = ("auto", "numpy", "torch")
+
 
 def _gelu_grad(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     # d/dz [z * Phi(z)] = Phi(z) + z * phi(z)
@@ -33,10 +52,9 @@ def _times(derivative: Callable) -> Callable:
     return lambda delta, z, h: delta.mul_(derivative(z, h))
 
 
-# name -> (f(z), backprop(delta, z, h) multiplying delta in place by f'(z)).
+# name -> (f(z), backprop(delta, z, h) multiplying delta in place by f'(z)), on torch tensors.
 # The training step back-propagates by hand with these, which costs a third of autograd's
 # per-op bookkeeping on the tiny matrices of these networks; tests check each against autograd.
-# tanh and relu, the ones the papers compare, are written to use the fewest kernel launches.
 ACTIVATIONS_WITH_GRADS: dict[str, tuple[Callable, Callable]] = {
     "tanh": (fast_tanh, lambda delta, z, h: delta.addcmul_(delta * h, h, value=-1.0)),
     "relu": (torch.relu, lambda delta, z, h: delta.mul_(h > 0)),
@@ -50,6 +68,34 @@ ACTIVATIONS_WITH_GRADS: dict[str, tuple[Callable, Callable]] = {
 }
 ACTIVATION_FUNCTIONS = {name: pair[0] for name, pair in ACTIVATIONS_WITH_GRADS.items()}
 assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
+
+
+def _np_tanh_backprop(delta: np.ndarray, z: np.ndarray, h: np.ndarray) -> None:
+    slope = np.multiply(h, h)
+    np.subtract(1.0, slope, out=slope)
+    delta *= slope
+
+
+# The same on numpy arrays: f(z, out) writes f(z) into out; backprop works in place. tanh and
+# relu, the activations the papers compare, are native; the others run torch's functions on
+# zero-copy views (a few microseconds more per layer).
+NUMPY_ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "tanh": (lambda z, out: np.tanh(z, out=out), _np_tanh_backprop),
+    "relu": (lambda z, out: np.maximum(z, 0.0, out=out), lambda delta, z, h: np.multiply(delta, h > 0, out=delta)),
+    "linear": (lambda z, out: np.copyto(out, z), lambda delta, z, h: None),
+}
+
+
+def _numpy_via_torch(name: str) -> tuple[Callable, Callable]:
+    f, backprop = ACTIVATIONS_WITH_GRADS[name]
+
+    def forward(z: np.ndarray, out: np.ndarray) -> None:
+        out[...] = f(torch.from_numpy(z)).numpy()
+
+    def backward(delta: np.ndarray, z: np.ndarray, h: np.ndarray) -> None:
+        backprop(torch.from_numpy(delta), torch.from_numpy(z), torch.from_numpy(h))
+
+    return forward, backward
 
 
 def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -80,41 +126,92 @@ def init_weights(widths: Sequence[int], seed: int, scheme: str) -> list[tuple[to
 
 
 class StackedMLP:
-    """S MLPs with widths [in, *hidden, out], sharing nothing but the batched kernels."""
+    """S MLPs with widths [in, *hidden, out], sharing nothing but the batched kernels.
 
-    def __init__(self, n_inputs: int, n_outputs: int, config: ModelConfig, seeds: Sequence[int], device: torch.device):
+    A training epoch is `shuffle(perms)` (each seed's sample order) and then `train_step(start,
+    stop, ...)` for consecutive slices of that order.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, config: ModelConfig, seeds: Sequence[int], device: torch.device, backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ConfigError(unknown_name("backend", backend, BACKENDS))
         self.widths = (n_inputs, *config.hidden, n_outputs)
         self.activation = activation_function(config.activation)
         self.dropout = config.dropout
         self.n_seeds = len(seeds)
+        self.device = device
+        self.backend = ("numpy" if device.type == "cpu" else "torch") if backend == "auto" else backend
+        if self.backend == "numpy" and device.type != "cpu":
+            raise ConfigError("the numpy training step runs on the CPU only")
         per_seed = [init_weights(self.widths, seed, config.init) for seed in seeds]
-        # All parameters live in one flat leaf tensor so the optimiser updates them in a few
-        # vector operations; the per-layer weights and biases are views into it.
-        shapes = []
-        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
-            shapes += [(self.n_seeds, fan_in, fan_out), (self.n_seeds, 1, fan_out)]
-        self._shapes = shapes
+        self._shapes = [(self.n_seeds, fan_out, fan_in + 1) for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:])]
         self._offsets = [0]
-        for shape in shapes:
+        for shape in self._shapes:
             self._offsets.append(self._offsets[-1] + math.prod(shape))
         flat = torch.empty(self._offsets[-1])
-        for layer in range(len(self.widths) - 1):
-            w = torch.stack([net[layer][0] for net in per_seed])
-            b = torch.stack([net[layer][1] for net in per_seed]).unsqueeze(1)
-            for k, tensor in ((2 * layer, w), (2 * layer + 1, b)):
-                flat[self._offsets[k] : self._offsets[k + 1]] = tensor.reshape(-1)
-        # The optimiser updates the flat buffer in place and the training step writes gradients
-        # straight into the matching views of one flat gradient buffer.
+        for layer in range(len(self._shapes)):
+            block = torch.stack([torch.cat([net[layer][0].T, net[layer][1].unsqueeze(1)], 1) for net in per_seed])
+            flat[self._offsets[layer] : self._offsets[layer + 1]] = block.reshape(-1)
+        # All parameters live in one flat tensor so the optimiser updates them in a few vector
+        # operations; the training step writes gradients into the matching views of flat_grad.
         self.flat = flat.to(device)
         self.flat_grad = torch.zeros_like(self.flat)
-        views = self._views(self.flat)
-        grad_views = self._views(self.flat_grad)
-        self.weights, self.biases = views[0::2], views[1::2]
-        self.weight_grads, self.bias_grads = grad_views[0::2], grad_views[1::2]
-        _, self._backprop = ACTIVATIONS_WITH_GRADS[config.activation]
+        self.params = self._blocks(self.flat)
+        self.param_grads = self._blocks(self.flat_grad)
+        pairs = self.weights_and_biases(self.flat)
+        self.weights = [w for w, _ in pairs]
+        self.biases = [b for _, b in pairs]
+        self.weight_grads = [w for w, _ in self.weights_and_biases(self.flat_grad)]
+        self._torch_backprop = ACTIVATIONS_WITH_GRADS[config.activation][1]
+        self._np_activation = NUMPY_ACTIVATIONS.get(config.activation) or _numpy_via_torch(config.activation)
+        if self.backend == "numpy":
+            self._np_params = [p.numpy() for p in self.params]
+            self._np_grads = [g.numpy() for g in self.param_grads]
+        self._table = None
+        self._epoch = None
+        self._buffers: dict[int, list] = {}
 
-    def _views(self, source: torch.Tensor) -> list[torch.Tensor]:
+    def _blocks(self, source: torch.Tensor) -> list[torch.Tensor]:
         return [source[a:b].view(shape) for a, b, shape in zip(self._offsets[:-1], self._offsets[1:], self._shapes)]
+
+    def weights_and_biases(self, source: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, views (S, fan_in, fan_out) and (S, 1, fan_out) of a flat parameter buffer."""
+        return [(block[:, :, :-1].transpose(1, 2), block[:, :, -1:].transpose(1, 2)) for block in self._blocks(source)]
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def bind_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The training set the epochs are drawn from: x (N, n_inputs), integer labels y (N,).
+
+        Kept as one table of rows [x, 1, onehot(y)]: a minibatch's first n_inputs + 1 features
+        are the first layer's input with its ones row, the rest its targets."""
+        table = torch.cat([x.float(), torch.ones(len(x), 1, device=x.device), F.one_hot(y, self.widths[-1]).float()], 1)
+        self._table = table.numpy() if self.backend == "numpy" else table.to(self.device)
+        self._epoch = None
+
+    def shuffle(self, perms: torch.Tensor) -> None:
+        """Lay out one epoch: perms (S, N) is each seed's order of the training samples.
+
+        One gather and one transposed copy per epoch; each step then reads a column slice, so
+        the minibatches are contiguous rows without any per-step gather."""
+        if self._table is None:
+            raise RuntimeError("bind_data() before shuffle()")
+        if self.backend == "numpy":
+            self._epoch = np.ascontiguousarray(np.take(self._table, perms.numpy(), axis=0).transpose(0, 2, 1))
+        else:
+            self._epoch = self._table[perms.to(self.device)].transpose(1, 2).contiguous()
+
+    def _layer_buffers(self, batch: int) -> list:
+        """Per hidden layer, an (S, width + 1, batch) buffer whose last row stays 1."""
+        if batch not in self._buffers:
+            shapes = [(self.n_seeds, width + 1, batch) for width in self.widths[1:-1]]
+            if self.backend == "numpy":
+                self._buffers[batch] = [np.ones(shape, dtype=np.float32) for shape in shapes]
+            else:
+                self._buffers[batch] = [torch.ones(shape, device=self.device) for shape in shapes]
+        return self._buffers[batch]
+
+    # -- forward -------------------------------------------------------------------------------
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -126,54 +223,132 @@ class StackedMLP:
             hidden.append(h)
         return torch.baddbmm(self.biases[-1], h, self.weights[-1]), hidden
 
-    @torch.no_grad()
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, l2: float, want_loss: bool) -> torch.Tensor | None:
-        """Forward and backward for one minibatch: x (S, B, in), y (S, B).
+    # -- training ------------------------------------------------------------------------------
+
+    def train_step(self, start: int, stop: int, l2: float, want_loss: bool) -> torch.Tensor | None:
+        """Forward and backward for samples [start, stop) of the epoch's order, every seed.
 
         Each seed's loss is the mean cross-entropy over its minibatch plus l2 * sum(W^2); the
         gradients land in self.flat_grad (overwritten, not accumulated). Returns the per-seed
-        cross-entropy when asked (it costs two extra operations).
+        cross-entropy (S,) when asked.
         """
-        inputs, pre = [], []
-        h = x
-        for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            inputs.append(h)
-            z = torch.baddbmm(b, h, w)
-            h = self.activation(z)
+        if self._epoch is None:
+            raise RuntimeError("shuffle() before train_step()")
+        batch = self._epoch[:, :, start:stop]
+        if self.backend == "numpy":
+            return self._numpy_step(batch, l2, want_loss)
+        return self._torch_step(batch, l2, want_loss)
+
+    def _dropout_mask(self, shape) -> torch.Tensor:
+        # Drawn from torch's global generator on both backends, so checkpoints restore it.
+        return torch.empty(shape, device=self.device).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
+
+    # A diverging run overflows to inf and NaN, which the engine detects and reports once per
+    # epoch; numpy's per-operation warnings would only add noise to the terminal (cost: 1 us).
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    def _numpy_step(self, batch: np.ndarray, l2: float, want_loss: bool) -> torch.Tensor | None:
+        params, grads = self._np_params, self._np_grads
+        forward, backprop = self._np_activation
+        n = batch.shape[2]
+        n_in = self.widths[0] + 1
+        h = batch[:, :n_in]
+        # inputs: each layer's input with its ones row; pre: (z, f(z)) before any dropout.
+        inputs, pre, masks = [h], [], []
+        for param, buffer in zip(params[:-1], self._layer_buffers(n)):
+            z = np.matmul(param, h)
+            h = buffer
+            activated = h[:, :-1]
+            forward(z, activated)
             if self.dropout > 0:
-                keep = torch.empty_like(h).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
-                pre.append((z, h, keep))
-                h = h * keep
-            else:
-                pre.append((z, h, None))
-        inputs.append(h)
-        logits = torch.baddbmm(self.biases[-1], h, self.weights[-1])
-        log_p = torch.log_softmax(logits, dim=-1)
-        target = y.unsqueeze(-1)
+                keep = self._dropout_mask(z.shape).numpy()
+                activated = activated.copy()
+                h[:, :-1] *= keep
+                masks.append(keep)
+            pre.append((z, activated))
+            inputs.append(h)
+        logits = np.matmul(params[-1], h)  # (S, C, n)
+        logits -= logits.max(1, keepdims=True)
+        probs = np.exp(logits)
+        total = probs.sum(1, keepdims=True)
+        onehot = batch[:, n_in:]
         loss = None
         if want_loss:
-            loss = -log_p.gather(-1, target).squeeze(-1).mean(1)
+            loss = torch.from_numpy((np.log(total[:, 0]) - (logits * onehot).sum(1)).mean(1))
         # d(mean CE)/d logits = (softmax - onehot) / B, for each seed separately.
-        delta = log_p.exp_()
-        delta.scatter_add_(-1, target, torch.full_like(target, -1.0, dtype=delta.dtype))
-        delta.div_(x.shape[1])
-        for layer in range(len(self.weights) - 1, -1, -1):
-            torch.bmm(inputs[layer].transpose(1, 2), delta, out=self.weight_grads[layer])
+        probs /= total
+        probs -= onehot
+        probs *= 1.0 / n
+        delta = probs
+        for layer in range(len(params) - 1, -1, -1):
+            np.matmul(delta, inputs[layer].transpose(0, 2, 1), out=grads[layer])
             if l2 > 0:
-                self.weight_grads[layer].add_(self.weights[layer], alpha=2.0 * l2)
-            torch.sum(delta, dim=1, keepdim=True, out=self.bias_grads[layer])
+                grads[layer][:, :, :-1] += (2.0 * l2) * params[layer][:, :, :-1]
             if layer == 0:
                 break
-            z, h, keep = pre[layer - 1]
-            delta = self._backprop(torch.bmm(delta, self.weights[layer].transpose(1, 2)), z, h)
-            if keep is not None:
-                delta.mul_(keep)
+            delta = np.matmul(params[layer][:, :, :-1].transpose(0, 2, 1), delta)
+            backprop(delta, *pre[layer - 1])
+            if masks:
+                delta *= masks[layer - 1]
         return loss
 
+    def _torch_step(self, batch: torch.Tensor, l2: float, want_loss: bool) -> torch.Tensor | None:
+        n = batch.shape[2]
+        n_in = self.widths[0] + 1
+        h = batch[:, :n_in]
+        inputs, pre, masks = [h], [], []
+        for param, buffer in zip(self.params[:-1], self._layer_buffers(n)):
+            z = torch.bmm(param, h)
+            h = buffer
+            activated = self.activation(z)
+            pre.append((z, activated))
+            if self.dropout > 0:
+                keep = self._dropout_mask(z.shape)
+                masks.append(keep)
+                activated = activated * keep
+            h[:, :-1].copy_(activated)
+            inputs.append(h)
+        logits = torch.bmm(self.params[-1], h)
+        log_p = torch.log_softmax(logits, dim=1)
+        onehot = batch[:, n_in:]
+        loss = -(log_p * onehot).sum(1).mean(1) if want_loss else None
+        delta = log_p.exp_().sub_(onehot).div_(n)
+        for layer in range(len(self.params) - 1, -1, -1):
+            torch.bmm(delta, inputs[layer].transpose(1, 2), out=self.param_grads[layer])
+            if l2 > 0:
+                self.param_grads[layer][:, :, :-1].add_(self.params[layer][:, :, :-1], alpha=2.0 * l2)
+            if layer == 0:
+                break
+            delta = torch.bmm(self.params[layer][:, :, :-1].transpose(1, 2), delta)
+            self._torch_backprop(delta, *pre[layer - 1])
+            if masks:
+                delta.mul_(masks[layer - 1])
+        return loss
+
+    # -- state ---------------------------------------------------------------------------------
+
+    # Layout 1 (ibtui before the feature-major step) stored per layer W (S, fan_in, fan_out)
+    # and then b (S, 1, fan_out); layout 2 is the blocks above.
+    LAYOUT = 2
+
     def state(self) -> dict[str, torch.Tensor]:
-        return {"flat": self.flat.detach().cpu().clone(), "widths": torch.tensor(self.widths)}
+        return {"flat": self.flat.detach().cpu().clone(), "widths": torch.tensor(self.widths), "layout": self.LAYOUT}
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        if tuple(state["widths"].tolist()) != self.widths or state["flat"].shape != self.flat.shape:
+        flat = state["flat"]
+        if tuple(state["widths"].tolist()) != self.widths or flat.shape != self.flat.shape:
             raise ConfigError("the checkpoint's network does not match the run's configuration")
-        self.flat.copy_(state["flat"].to(self.flat.device))
+        if state.get("layout", 1) == 1:
+            flat = self._from_layout_1(flat)
+        self.flat.copy_(flat.to(self.flat.device))
+
+    def _from_layout_1(self, old: torch.Tensor) -> torch.Tensor:
+        new = torch.empty_like(old)
+        at = 0
+        for block in self._blocks(new):
+            s, fan_out, fan_in = block.shape[0], block.shape[1], block.shape[2] - 1
+            w = old[at : at + s * fan_in * fan_out].view(s, fan_in, fan_out)
+            at += w.numel()
+            b = old[at : at + s * fan_out].view(s, 1, fan_out)
+            at += b.numel()
+            block.copy_(torch.cat([w, b], 1).transpose(1, 2))
+        return new

@@ -222,6 +222,7 @@ class Trainer:
         self.mi_labels = ds.y[mi_idx]
 
         self.model = StackedMLP(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
+        self.model.bind_data(self.x_train, self.y_train)
         self.optimizer = self._make_optimizer()
         self.schedule = snapshot_epochs(info, t.epochs)
         self.layer_names = layer_names(config, ds.n_classes)
@@ -373,9 +374,7 @@ class Trainer:
 
     def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed: Stopwatch, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
-        n_seeds = len(self.seeds)
         n_train = len(self.x_train)
-        n_features = self.dataset.n_features
         wanted = set(self.schedule)
 
         last_progress = 0.0
@@ -398,6 +397,7 @@ class Trainer:
                         "count": [torch.zeros(1)],
                     }
             resume = None
+            self.model.shuffle(perms)
             for step in range(first_step, self.steps_per_epoch):
                 if control.paused:
                     paused_at = time.perf_counter()
@@ -411,12 +411,9 @@ class Trainer:
                         yield Checkpoint(self.run_id, epoch - 1, state)
                     yield RunFinished(self.run_id, "interrupted", epoch - 1, elapsed())
                     return
-                idx = perms[:, step * self.batch_size : (step + 1) * self.batch_size]
-                flat_idx = idx.reshape(-1)
-                xb = self.x_train.index_select(0, flat_idx).view(n_seeds, -1, n_features)
-                yb = self.y_train.index_select(0, flat_idx).view(n_seeds, -1)
                 last_step = step == self.steps_per_epoch - 1
-                step_loss = self.model.train_step(xb, yb, cfg.l2, want_loss=last_step)
+                start = step * self.batch_size
+                step_loss = self.model.train_step(start, min(start + self.batch_size, n_train), cfg.l2, want_loss=last_step)
                 if last_step:
                     per_seed_loss = step_loss
                 if accum:
