@@ -17,9 +17,10 @@ class ConsoleProgress:
         self.quiet = quiet
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TextColumn("epochs"),
+            TextColumn("{task.fields[snapshots]}"),
             TextColumn("{task.fields[loss]}"),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
@@ -36,6 +37,7 @@ class ConsoleProgress:
         self.plain = not quiet and not console.is_terminal
         self.next_line_epoch = 0
         self.total = 1
+        self.snapshots = self.n_snapshots = 0
 
     def __enter__(self) -> ConsoleProgress:
         self.bar.__enter__()
@@ -50,13 +52,16 @@ class ConsoleProgress:
         elif isinstance(event, ProgressEvent):
             self.bar.update(self.task, completed=event.epoch, loss=f"loss {event.train_loss:.4f}")
         elif isinstance(event, Snapshot):
+            # Estimates arrive behind training (they run beside it): the bar keeps counting
+            # epochs trained, and the snapshot count shows how far the estimates are.
             ixt, ity = event.mean_mi(self.estimator)[self.last_layer]
-            loss = sum(event.train_loss) / len(event.train_loss)
-            info = f"last hidden: I(X;T) {ixt:.2f}  I(T;Y) {ity:.3f} bits"
-            self.bar.update(self.task, completed=event.epoch, loss=f"loss {loss:.4f}", info=info)
+            info = f"last hidden I(X;T) {ixt:.2f} I(T;Y) {ity:.3f}"
+            self.snapshots += 1
+            self.bar.update(self.task, snapshots=f"{self.snapshots}/{self.n_snapshots} snapshots", info=info)
             if self.plain and (event.epoch >= self.next_line_epoch or event.epoch == self.total):
                 self.next_line_epoch = event.epoch + max(1, self.total // 10)
                 elapsed = f"{event.elapsed_s:.1f}s"
+                loss = sum(event.train_loss) / len(event.train_loss)
                 self.console.print(f"epoch {event.epoch:>{len(str(self.total))}}/{self.total}  loss {loss:.4f}  {info}  {elapsed}", highlight=False)
         elif isinstance(event, RunFinished | RunFailed):
             self.bar.update(self.task, completed=event.epoch)
@@ -65,6 +70,8 @@ class ConsoleProgress:
         config = event.config
         self.estimator = config.info.estimators[0]
         self.total = config.train.epochs
+        self.n_snapshots = len(event.schedule)
+        self.snapshots = sum(1 for epoch in event.schedule if epoch <= event.start_epoch)
         # The last *hidden* layer: the softmax output, when measured, comes after it.
         self.last_layer = len(config.model.hidden) - 1
         seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""
@@ -77,5 +84,5 @@ class ConsoleProgress:
         if event.start_epoch:
             self.console.print(f"resuming from epoch {event.start_epoch}", highlight=False)
         self.task = self.bar.add_task(
-            escape(config.name), total=config.train.epochs, completed=event.start_epoch, loss="", info=""
+            escape(config.name), total=config.train.epochs, completed=event.start_epoch, loss="", info="", snapshots=""
         )

@@ -45,3 +45,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
         [sys.executable, "-m", "ibtui.cli", *args],
         capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
     )
+
+
+def broken_estimator_initializer(*args) -> None:
+    """Stands in for the estimator process's initializer to make the process pool break."""
+    raise RuntimeError("this estimator process fails on purpose")

@@ -11,6 +11,7 @@ import torch
 from ibtui.core.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
 from ibtui.core.runner import execute, prepare_resume, prepare_run
 from ibtui.core.store import load_run
+from ibtui.core import train
 from ibtui.core.train import RunControl, Trainer
 
 from helpers import snapshot_lines_without_timing, tiny_config
@@ -58,20 +59,23 @@ def test_same_config_and_seed_gives_the_same_snapshots(tmp_path):
 
 
 class StopAfter:
-    """A listener that asks the run to stop once it has seen n progress/snapshot events."""
+    """A listener that asks the run to stop after n Progress events. With a Progress event at
+    every epoch (yielded by the training loop itself, unlike snapshots, whose estimates may lag)
+    the stop lands deterministically at the start of epoch n + 1."""
 
     def __init__(self, control, n):
         self.control, self.n, self.seen = control, n, 0
 
     def __call__(self, event):
-        if isinstance(event, (Snapshot, Progress)):
+        if isinstance(event, Progress):
             self.seen += 1
             if self.seen == self.n:
                 self.control.request_stop()
 
 
-@pytest.mark.parametrize("stop_after", [1, 3, 6])
-def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, stop_after):
+@pytest.mark.parametrize("stop_after", [1, 3, 6, 11])
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, monkeypatch, stop_after):
+    monkeypatch.setattr(train, "PROGRESS_INTERVAL_S", 0.0)
     config = tiny_config(**{"train.batch_size": 512, "info.checkpoint_every": 3})
     execute(*prepare_run(config, tmp_path / "whole"))
     control = RunControl()
@@ -83,6 +87,30 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, stop
     assert snapshot_lines_without_timing(tmp_path / "cut" / "snapshots.jsonl") == snapshot_lines_without_timing(
         tmp_path / "whole" / "snapshots.jsonl"
     )
+
+
+def test_a_stop_does_not_wait_for_the_estimates_behind(monkeypatch):
+    """Training may run far ahead of the estimates; a stop then ends the wait at once and drops
+    what is unfinished, instead of waiting for every queued estimate."""
+    import numpy as np
+
+    from ibtui.core.config import InfoConfig
+
+    monkeypatch.setattr(train.mi, "estimate_info_plane", lambda *args: time.sleep(0.5) or {})
+    control = RunControl()
+    pipeline = train.SnapshotPipeline(torch.device("cpu"), control)
+    if pipeline.pool is None:
+        pytest.skip("one core: estimates are made in line")
+    pending = train.PendingSnapshot([torch.zeros(1, 4, 2)], np.zeros(4, dtype=np.int64), InfoConfig(), lambda result: result)
+    for _ in range(3):
+        list(pipeline.submit(pending))
+    threading.Timer(0.1, control.request_stop).start()
+    started = time.perf_counter()
+    with pytest.raises(train.StopRequested):
+        list(pipeline.drain())
+    assert time.perf_counter() - started < 0.3
+    assert list(pipeline.drain_within(0.05)) == [] and pipeline.dropped
+    pipeline.close()
 
 
 def test_pause_really_pauses():
@@ -142,3 +170,22 @@ def test_the_core_imports_neither_textual_nor_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("initializer", ["real", "broken"])
+def test_estimates_in_a_separate_process_equal_those_in_a_thread(tmp_path, monkeypatch, initializer):
+    """Big runs estimate in a spawned process (no GIL fight with training); if that process
+    cannot start, the run falls back to a thread. Either way the snapshots are the same."""
+    if torch.get_num_threads() < 2:
+        pytest.skip("one core: estimates are made in line")
+    config = tiny_config(**{"info.checkpoint_every": 3})
+    execute(*prepare_run(config, tmp_path / "thread"))
+    monkeypatch.setattr(train.SnapshotPipeline, "PROCESS_MIN_PAIRS", 0)
+    if initializer == "broken":
+        from helpers import broken_estimator_initializer
+
+        monkeypatch.setattr(train, "_start_estimator_process", broken_estimator_initializer)
+    assert execute(*prepare_run(config, tmp_path / "process")).status == "finished"
+    assert snapshot_lines_without_timing(tmp_path / "process" / "snapshots.jsonl") == snapshot_lines_without_timing(
+        tmp_path / "thread" / "snapshots.jsonl"
+    )

@@ -52,7 +52,8 @@ class FlatAdam:
         self.param.addcdiv_(self.exp_avg, denom, value=-self.lr / bias1)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "adam", "step": self.step_count, "exp_avg": self.exp_avg.cpu(), "exp_avg_sq": self.exp_avg_sq.cpu()}
+        # Copies: a checkpoint may wait in the snapshot pipeline while training goes on.
+        return {"kind": "adam", "step": self.step_count, "exp_avg": self.exp_avg.cpu().clone(), "exp_avg_sq": self.exp_avg_sq.cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != "adam" or state["exp_avg"].shape != self.param.shape:

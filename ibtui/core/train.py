@@ -12,13 +12,16 @@ samples gives every layer of every seed; the host is only consulted once per epo
 from __future__ import annotations
 
 import math
+import multiprocessing
+import signal
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ibtui.core import mi
-from ibtui.core.config import RunConfig, validate
+from ibtui.core.config import InfoConfig, RunConfig, validate
 from ibtui.core.data import Dataset, load_dataset
 from ibtui.core.errors import ConfigError, StoreError
 from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
@@ -85,66 +88,212 @@ class RunControl:
             pass
 
 
+# The estimator process's thread counts: while training runs beside it, and after (set there by
+# _start_estimator_process; the parent never reads it).
+_estimator_threads: tuple[int, int, Any] | None = None
+
+
+def _start_estimator_process(busy: int, idle: int, training_done) -> None:
+    """Runs first in the estimator process: Ctrl-C is the parent's to handle (it stops the run
+    and drops what is in flight), and the process gets the cores training leaves over."""
+    global _estimator_threads
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _estimator_threads = (busy, idle, training_done)
+
+
+def _timed_estimate(layers, labels, info: InfoConfig) -> tuple[dict, float]:
+    started = time.perf_counter()
+    return mi.estimate_info_plane(layers, labels, info), time.perf_counter() - started
+
+
+def _estimate_in_process(layers, labels, info: InfoConfig) -> tuple[dict, float]:
+    busy, idle, training_done = _estimator_threads
+    torch.set_num_threads(idle if training_done.is_set() else busy)
+    return _timed_estimate(layers, labels, info)
+
+
+class StopRequested(Exception):
+    """A stop was requested while the engine waited for estimates."""
+
+
+@dataclass
+class PendingSnapshot:
+    """A snapshot's measurements taken at its epoch, waiting for the information estimate."""
+
+    layers: list[torch.Tensor]  # per layer (seeds, N, width), the values MI is measured on
+    labels: np.ndarray
+    info: InfoConfig
+    complete: Callable[[dict], Snapshot]  # the estimate -> the Snapshot event
+
+    def estimate_here(self) -> Snapshot:
+        return self.complete(mi.estimate_info_plane(self.layers, self.labels, self.info))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(layer.element_size() * layer.nelement() for layer in self.layers)
+
+
 class SnapshotPipeline:
-    """Estimates the information plane of snapshots beside training, handing them back in order.
+    """Estimates the information plane of snapshots beside training, handing events back in order.
 
     On a CPU with several cores the engine trains on one torch thread (dozens of tiny operations
     per step gain nothing from more and, with a busy neighbour, lose 10-100x to OpenMP barriers)
-    while one worker thread estimates MI with the remaining threads, so the O(N^2) work overlaps
-    training. Torch's thread count is per thread (OpenMP), so the two settings do not interfere.
-    On one core, or on CUDA, estimates are made in line.
+    while the estimates run on the remaining cores, so the O(N^2) work overlaps training; once
+    training is done they use every core. For a run with a lot of estimation work they run in a
+    separate process: in a thread beside training the two fought over the GIL (training hands it
+    over at each of its ~40 numpy calls per step), and the tanh preset took 25 s where the same
+    work in two processes took 13. Small runs use a thread, since starting the process (it
+    imports torch) costs about 1.5 s. On one core, or on CUDA, estimates are made in line.
+
+    Checkpoints queue behind the snapshots before them, so a checkpoint never runs ahead of the
+    snapshots on disk and training never waits for the estimates to catch up to take one.
     """
 
-    MAX_PENDING = 4  # snapshots waiting for estimates: bounds memory and how long a stop waits
+    # How far training may run ahead of the estimates: far enough that it never waits for a
+    # slow one and that the estimates of the last stretch get every core once training ends,
+    # but no more than MAX_BACKLOG_S of estimating, so the progress bar (which counts epochs
+    # trained) stays honest and a stop drops little.
+    MIN_PENDING = 4
+    MAX_PENDING = 64
+    MAX_BACKLOG_S = 6.0
+    STOP_POLL_S = 0.05  # how often a wait for an estimate checks for a stop request
+    MAX_PENDING_BYTES = 256 << 20  # and the activations they hold
+    PROCESS_MIN_PAIRS = 5e9  # KDE pair terms over the run (~3 s of work) that justify a process
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, control: RunControl, kde_pairs: float = 0.0) -> None:
+        self.control = control
         self.on_cpu = device.type == "cpu"
         self.threads_before = torch.get_num_threads()
-        self.background = self.on_cpu and self.threads_before >= 2
-        self.pending: deque[Future] = deque()
-        self.pool = None
-        if self.background:
-            spare = max(1, self.threads_before - 1)
-            self.pool = ThreadPoolExecutor(1, "ibtui-mi", initializer=torch.set_num_threads, initargs=(spare,))
+        # (PendingSnapshot, Future) for a snapshot, (None, Checkpoint) for a checkpoint.
+        self.pending: deque[tuple[PendingSnapshot | None, Any]] = deque()
+        self.pool: Executor | None = None
+        self.busy_threads = max(1, self.threads_before - 1)
+        self.training_done: Any = threading.Event()
+        self.dropped = False  # a stop left estimates unfinished
+        self.estimate_seconds: float | None = None  # a running mean of how long one takes
+        if self.on_cpu and self.threads_before >= 2:
+            if kde_pairs >= self.PROCESS_MIN_PAIRS:
+                context = multiprocessing.get_context("spawn")  # fork is unsafe under OpenMP and threads
+                self.training_done = context.Event()
+                self.pool = ProcessPoolExecutor(
+                    1, mp_context=context, initializer=_start_estimator_process,
+                    initargs=(self.busy_threads, self.threads_before, self.training_done),
+                )
+            else:
+                self.pool = ThreadPoolExecutor(1, "ibtui-mi")
         if self.on_cpu:
             torch.set_num_threads(1)
 
-    def submit(self, estimate: Callable[[], Snapshot]) -> Iterator[Snapshot]:
-        """Queue a snapshot's estimate; yields the oldest if too many are waiting."""
+    def submit(self, pending: PendingSnapshot) -> Iterator[Event]:
+        """Queue a snapshot's estimate; yields the oldest events if too many are waiting."""
         if self.pool is None:
-            yield estimate()
+            yield pending.estimate_here()
             return
-        self.pending.append(self.pool.submit(estimate))
-        if len(self.pending) > self.MAX_PENDING:
-            yield self.pending.popleft().result()
+        self.pending.append((pending, self._submit(pending)))
+        while self._backlog_too_large():
+            yield self._next()
 
-    def ready(self) -> Iterator[Snapshot]:
-        while self.pending and self.pending[0].done():
-            yield self.pending.popleft().result()
+    def add_checkpoint(self, checkpoint: Checkpoint) -> Iterator[Event]:
+        """A checkpoint, yielded once every snapshot submitted before it has been."""
+        if not self.pending:
+            yield checkpoint
+        else:
+            self.pending.append((None, checkpoint))
 
-    def drain(self) -> Iterator[Snapshot]:
+    def training_finished(self) -> None:
+        """From now on the estimates may use every core."""
+        self.training_done.set()
+
+    def _backlog_too_large(self) -> bool:
+        snapshots = [pending for pending, _ in self.pending if pending is not None]
+        limit = self.MAX_PENDING
+        if self.estimate_seconds:
+            limit = min(limit, max(self.MIN_PENDING, int(self.MAX_BACKLOG_S / self.estimate_seconds)))
+        return len(snapshots) > limit or (len(snapshots) > 1 and sum(p.nbytes for p in snapshots) > self.MAX_PENDING_BYTES)
+
+    def _submit(self, pending: PendingSnapshot) -> Future:
+        if isinstance(self.pool, ProcessPoolExecutor):
+            layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
+            try:
+                return self.pool.submit(_estimate_in_process, layers, pending.labels, pending.info)
+            except BrokenExecutor:
+                self._fall_back_to_thread()
+        return self.pool.submit(self._estimate_in_thread, pending)
+
+    def _estimate_in_thread(self, pending: PendingSnapshot) -> tuple[dict, float]:
+        torch.set_num_threads(self.threads_before if self.training_done.is_set() else self.busy_threads)
+        return _timed_estimate(pending.layers, pending.labels, pending.info)
+
+    def _next(self, timeout: float | None = None) -> Event:
+        """The oldest event, waiting for its estimate; a stop request ends a wait without a
+        timeout (StopRequested), and the event stays queued for drain_within."""
+        pending, item = self.pending[0]
+        if pending is None:
+            return self.pending.popleft()[1]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = self.STOP_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                result = item.result(timeout=wait)
+                break
+            except FuturesTimeout:
+                if deadline is not None:
+                    raise
+                if self.control.stop_requested:
+                    raise StopRequested from None
+            except BrokenExecutor:
+                # The estimator process could not start or died (a sandbox without process
+                # spawning, the OOM killer): measure in a thread instead, from now on.
+                self.pending.popleft()
+                self._fall_back_to_thread()
+                return pending.estimate_here()
+        self.pending.popleft()
+        estimate, seconds = result
+        self.estimate_seconds = seconds if self.estimate_seconds is None else 0.8 * self.estimate_seconds + 0.2 * seconds
+        return pending.complete(estimate)
+
+    def _fall_back_to_thread(self) -> None:
+        if isinstance(self.pool, ProcessPoolExecutor):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = ThreadPoolExecutor(1, "ibtui-mi")
+            self.training_done = threading.Event()
+            waiting = list(self.pending)
+            self.pending.clear()
+            for pending, item in waiting:
+                self.pending.append((pending, item if pending is None else self._submit(pending)))
+
+    def ready(self) -> Iterator[Event]:
+        while self.pending and (self.pending[0][0] is None or self.pending[0][1].done()):
+            yield self._next()
+
+    def drain(self) -> Iterator[Event]:
         while self.pending:
-            yield self.pending.popleft().result()
+            yield self._next()
 
-    def drain_within(self, seconds: float) -> Iterator[Snapshot]:
+    def drain_within(self, seconds: float) -> Iterator[Event]:
         """Yield what finishes within `seconds`; drop the rest. Returns whether nothing was dropped."""
         deadline = time.monotonic() + seconds
         while self.pending:
             try:
-                snapshot = self.pending[0].result(timeout=max(0.0, deadline - time.monotonic()))
-            except FuturesTimeout:
-                for future in self.pending:
-                    future.cancel()
+                event = self._next(timeout=max(0.0, deadline - time.monotonic()))
+            except (FuturesTimeout, StopRequested):
+                for pending, item in self.pending:
+                    if pending is not None:
+                        item.cancel()
                 self.pending.clear()
+                self.dropped = True
                 return False
-            self.pending.popleft()
-            yield snapshot
+            yield event
         return True
 
     def close(self) -> None:
+        if isinstance(self.pool, ProcessPoolExecutor) and self.dropped:
+            # A stopped run dropped the estimates still in flight: end the process now rather
+            # than make the stop (or the interpreter's exit) wait for the one it is computing.
+            processes = getattr(self.pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
         if self.pool is not None:
-            # Only a stopped run has estimates left here, and their results are dropped: do not
-            # make the stop wait for the one still computing (it ends on its own, writing nothing).
             self.pool.shutdown(wait=False, cancel_futures=True)
         if self.on_cpu:
             torch.set_num_threads(self.threads_before)
@@ -277,10 +426,9 @@ class Trainer:
     # -- measuring ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def observe(self, epoch: int, elapsed: float, accum: dict | None) -> Callable[[], Snapshot]:
-        """Take the snapshot's activations, losses and gradient norms now; return the function
-        that estimates the information plane from them (safe to call on another thread: it
-        only reads tensors that training never writes again)."""
+    def observe(self, epoch: int, elapsed: float, accum: dict | None) -> PendingSnapshot:
+        """Take the snapshot's activations, losses and gradient norms now, as copies that
+        training never writes again, so the estimate can run on another thread or process."""
         n_seeds = len(self.seeds)
         x = self.x_all.expand(n_seeds, *self.x_all.shape)
         logits, hidden = self.model.forward(x)
@@ -320,8 +468,7 @@ class Trainer:
         if info.save_activations:
             activations = [h.half().cpu().numpy() for h in layers]
 
-        def estimate() -> Snapshot:
-            per_seed = mi.estimate_info_plane(layers, self.mi_labels, info)
+        def complete(per_seed: dict) -> Snapshot:
             return Snapshot(
                 run_id=self.run_id,
                 epoch=epoch,
@@ -335,7 +482,14 @@ class Trainer:
                 activations=activations,
             )
 
-        return estimate
+        return PendingSnapshot(layers, self.mi_labels, info, complete)
+
+    def kde_pairs(self) -> float:
+        """The pairwise terms the run's KDE estimates add up to (0 without KDE): its MI workload."""
+        if not any(name.startswith("kde") for name in self.config.info.estimators):
+            return 0.0
+        n_layers = len(self.layer_names)
+        return float(len(self.schedule)) * len(self.seeds) * n_layers * len(self.mi_labels) ** 2
 
     def started_event(self, start_epoch: int) -> RunStarted:
         return RunStarted(
@@ -363,7 +517,7 @@ class Trainer:
         elapsed = Stopwatch(resume["elapsed_s"] if resume else 0.0)
 
         yield self.started_event(start_epoch)
-        pipeline = SnapshotPipeline(self.device)
+        pipeline = SnapshotPipeline(self.device, control, self.kde_pairs())
         try:
             if resume is None:
                 yield from pipeline.submit(self.observe(0, elapsed(), None))
@@ -371,6 +525,13 @@ class Trainer:
             yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, pipeline)
         finally:
             pipeline.close()  # leaves torch's thread count as it found it
+
+    def _interrupt(self, pipeline: SnapshotPipeline, epoch: int, step: int, perms, accum: dict, snapshots_done: int, elapsed: Stopwatch) -> Iterator[Event]:
+        """Stop promptly: wait briefly for the estimates in flight. If they are not done, the
+        last checkpoint stands and resume measures them again."""
+        if (yield from pipeline.drain_within(STOP_WAIT_S)):
+            yield Checkpoint(self.run_id, epoch, self._state(epoch, step, perms, accum, snapshots_done, elapsed()))
+        yield RunFinished(self.run_id, "interrupted", epoch, elapsed())
 
     def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed: Stopwatch, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
@@ -404,12 +565,7 @@ class Trainer:
                     control.wait_while_paused()
                     elapsed.exclude(time.perf_counter() - paused_at)
                 if control.stop_requested:
-                    # Stop promptly: wait briefly for the estimates in flight. If they are not
-                    # done, the last periodic checkpoint stands and resume measures them again.
-                    if (yield from pipeline.drain_within(STOP_WAIT_S)):
-                        state = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
-                        yield Checkpoint(self.run_id, epoch - 1, state)
-                    yield RunFinished(self.run_id, "interrupted", epoch - 1, elapsed())
+                    yield from self._interrupt(pipeline, epoch - 1, step, perms, accum, snapshots_done, elapsed)
                     return
                 last_step = step == self.steps_per_epoch - 1
                 start = step * self.batch_size
@@ -434,12 +590,22 @@ class Trainer:
                 last_progress = now
                 yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
             if epoch in wanted:
-                yield from pipeline.submit(self.observe(epoch, elapsed(), accum))
+                pending = self.observe(epoch, elapsed(), accum)
                 snapshots_done += 1
+                try:
+                    yield from pipeline.submit(pending)  # waits while the estimates are far behind
+                except StopRequested:
+                    yield from self._interrupt(pipeline, epoch, 0, None, {}, snapshots_done, elapsed)
+                    return
                 if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
-                    yield from pipeline.drain()  # a checkpoint never runs ahead of the snapshots on disk
-                    yield Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
+                    checkpoint = Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
+                    yield from pipeline.add_checkpoint(checkpoint)
             yield from pipeline.ready()
-        yield from pipeline.drain()
+        pipeline.training_finished()
+        try:
+            yield from pipeline.drain()
+        except StopRequested:
+            yield from self._interrupt(pipeline, cfg.epochs, 0, None, {}, snapshots_done, elapsed)
+            return
         yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
         yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())
