@@ -19,8 +19,8 @@ from ibtui.core.presets import load_preset
 from ibtui.core.runner import execute, prepare_run
 
 
-def config_for(preset: str, epochs: int):
-    return load_preset(preset).with_overrides({"train.epochs": epochs, "info.estimators": ("kde_upper",)})
+def config_for(preset: str, epochs: int, estimator: str):
+    return load_preset(preset).with_overrides({"train.epochs": epochs, "info.estimators": (estimator,)})
 
 
 def headless(config, root: Path) -> float:
@@ -49,14 +49,15 @@ def main() -> None:
     parser.add_argument("--preset", default="tanh")
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--estimator", default="kde_upper", help="binning makes the run training-bound")
     args = parser.parse_args()
-    config = config_for(args.preset, args.epochs)
+    config = config_for(args.preset, args.epochs, args.estimator)
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             h = headless(config, root)
             t = asyncio.run(with_tui(config, root))
-        print(f"{args.preset} {args.epochs} epochs kde_upper: headless {h:.1f} epochs/s, TUI open {t:.1f} epochs/s ({t / h:.0%})")
+        print(f"{args.preset} {args.epochs} epochs {args.estimator}: headless {h:.1f} epochs/s, TUI open {t:.1f} epochs/s ({t / h:.0%})")
 
 
 if __name__ == "__main__":

@@ -660,6 +660,40 @@ async def test_real_engine_run_through_the_app(tmp_path):
     assert (out / "loss.png").stat().st_size > 1000
 
 
+@async_test
+async def test_real_engine_pauses_and_quits_promptly_from_its_own_process(tmp_path):
+    """The real engine trains in a process of its own: pause must hold it there, and quitting
+    must stop it within a second and leave an interrupted run with a checkpoint."""
+    import multiprocessing
+
+    config = load_preset("tanh").with_overrides(
+        {"train.epochs": 1_000_000, "info.estimators": ("binning",), "model.hidden": (4, 3), "train.device": "cpu"}
+    )
+    out = tmp_path / "run"
+    app = IbtuiApp(config=config, out=out, exporter=FakeExporter())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.run_state.epoch > 20, timeout=60)
+        await pilot.press("space")
+        await pilot.pause(0.5)  # events already on their way may still arrive
+        paused_at = app.run_state.epoch
+        await pilot.pause(0.6)
+        assert app.run_state.epoch == paused_at and app.run_state.active
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.run_state.epoch > paused_at, timeout=10)
+        await pilot.press("q")
+        await pilot.pause()
+        began = time.monotonic()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not any(w.is_running for w in app.workers if w.group == "training"), timeout=3)
+        assert time.monotonic() - began < 1.0
+    assert [p for p in multiprocessing.active_children() if p.name == "ibtui-engine"] == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (out / "checkpoint.pt").exists()
+
+
 # -- what the plots draw (thinning) ----------------------------------------------------------------
 
 

@@ -58,34 +58,36 @@ class Stopwatch:
 
 
 class RunControl:
-    """Thread-safe stop and pause switches that the engine checks at every step boundary."""
+    """Stop and pause switches that the engine checks at every step boundary.
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+    Two flags, in shared memory when the engine runs in another process (`shared=True`): reading
+    one costs a tenth of a microsecond, where a multiprocessing.Event takes a lock at every step.
+    """
+
+    def __init__(self, shared: bool = False) -> None:
+        self._flags = multiprocessing.get_context("spawn").RawArray("b", 2) if shared else bytearray(2)  # stop, pause
 
     def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # a paused run must wake up to stop
+        self._flags[0] = 1
+        self._flags[1] = 0  # a paused run must wake up to stop
 
     def pause(self) -> None:
-        self._running.clear()
+        self._flags[1] = 1
 
     def resume(self) -> None:
-        self._running.set()
+        self._flags[1] = 0
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return bool(self._flags[0])
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        return bool(self._flags[1])
 
     def wait_while_paused(self) -> None:
-        while not self._running.wait(0.1):
-            pass
+        while self._flags[1] and not self._flags[0]:
+            time.sleep(0.02)
 
 
 # The estimator process's thread counts: while training runs beside it, and after (set there by

@@ -1,9 +1,11 @@
 """The interactive app: set up a run, start it, watch the information plane move.
 
-Threads: training runs in one thread worker owned by the App (group "training"); it never touches
-widgets. It runs the same prepare_run/execute pipeline as `ibtui run`, pushing events into an
-EventBuffer; a UI timer drains the buffer a few times per second and redraws, so drawing never
-slows training. Workers report back with messages carrying the run id; stale ones are dropped.
+Threads: each run has one thread worker owned by the App (group "training"); it never touches
+widgets. It runs the same prepare_run/execute pipeline as `ibtui run` in a process of its own
+(runner.execute_in_process: in-process, the UI thread's drawing took the GIL from the training
+loop) and pushes the events it relays into an EventBuffer; a UI timer drains the buffer a few
+times per second and redraws, so drawing never slows training. Workers report back with messages
+carrying the run id; stale ones are dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from textual.widgets import Footer, Header
 from ibtui.core.config import RunConfig
 from ibtui.core.errors import ConfigError, IbtuiError
 from ibtui.core.events import RunStarted
-from ibtui.core.runner import default_run_dir, execute, prepare_run
+from ibtui.core.runner import RunOutcome, default_run_dir, execute, execute_in_process
 from ibtui.core.train import RunControl
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
@@ -40,7 +42,7 @@ from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
 from ibtui.tui.widgets.settings import SettingsForm
 from ibtui.tui.widgets.status import StatusBar
 
-# (config, run_dir, run_id) -> (trainer, store): prepare_run, or a fake in tests.
+# (config, run_dir, run_id) -> (trainer, store), run in the worker thread itself: a fake in tests.
 TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
 Exporter = Callable[[Path], list[Path]]
 
@@ -134,7 +136,15 @@ class IbtuiApp(App):
         self.form_config: RunConfig | None = config  # the form's config when it validates
         self._out = Path(out) if out is not None else None
         self._runs_root = Path(runs_root) if runs_root is not None else (self._out.parent if self._out else Path("runs"))
-        self._trainer_factory = trainer_factory or (lambda c, d, rid: prepare_run(c, d, run_id=rid))
+        # None: the real engine, in its own process (see train); tests pass a fake that runs here.
+        self._trainer_factory = trainer_factory
+        if trainer_factory is None:
+            # Spawning starts multiprocessing's resource tracker once, passing it sys.stderr's
+            # file descriptor; while the app runs, Textual's stand-in stderr has none (-1), which
+            # fails the spawn ("bad value(s) in fds_to_keep"). Start it now, with the real one.
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         self._exporter = exporter or export_pngs
         self._now = clock
         self.job: TrainingJob | None = None
@@ -261,7 +271,8 @@ class IbtuiApp(App):
             self.notify("Fix the settings first (see under the form).", severity="error")
             return
         run_id = uuid.uuid4().hex[:8]
-        job = TrainingJob(run_id=run_id, config=config, run_dir=self._next_run_dir(config))
+        control = RunControl(shared=self._trainer_factory is None)
+        job = TrainingJob(run_id=run_id, config=config, run_dir=self._next_run_dir(config), control=control)
         self.job = job
         self.run_state = RunState(run_id=run_id, run_dir=job.run_dir, total_epochs=config.train.epochs)
         self.run_clock = RunClock(self._now)
@@ -377,20 +388,28 @@ class IbtuiApp(App):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def train(self, job: TrainingJob) -> None:
-        """prepare -> execute -> export, in a thread; reports with messages, never touches widgets."""
+        """prepare -> execute -> export, in a thread; reports with messages, never touches widgets.
+
+        The real engine runs in a process of its own that this thread relays events from: in this
+        thread, drawing took the GIL from the training loop and cost it 5-25 % of its speed."""
         try:
-            trainer, store = self._trainer_factory(job.config, job.run_dir, job.run_id)
+            if self._trainer_factory is None:
+                outcome = execute_in_process(job.config, job.run_dir, job.run_id, [job.buffer.push], job.control)
+            else:
+                trainer, store = self._trainer_factory(job.config, job.run_dir, job.run_id)
+                outcome = None
         except IbtuiError as exc:
             self.post_message(RunCouldNotStart(job.run_id, str(exc)))
             return
         except Exception as exc:  # a bug, but the app must stay usable
             self.post_message(RunCouldNotStart(job.run_id, f"{type(exc).__name__}: {exc}"))
             return
-        try:
-            outcome = execute(trainer, store, [job.buffer.push], job.control)
-            status, epoch, reason = outcome.status, outcome.epoch, outcome.reason
-        except Exception as exc:  # execute has marked the store failed
-            status, epoch, reason = "failed", 0, f"{type(exc).__name__}: {exc}"
+        if outcome is None:
+            try:
+                outcome = execute(trainer, store, [job.buffer.push], job.control)
+            except Exception as exc:  # execute has marked the store failed
+                outcome = RunOutcome(job.run_dir, "failed", 0, 0.0, f"{type(exc).__name__}: {exc}")
+        status, epoch, reason = outcome.status, outcome.epoch, outcome.reason
         self.post_message(RunEnded(job.run_id, job.run_dir, status, epoch, reason))
         if not job.export:  # quitting: leave at once
             return
