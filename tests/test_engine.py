@@ -189,3 +189,20 @@ def test_estimates_in_a_separate_process_equal_those_in_a_thread(tmp_path, monke
     assert snapshot_lines_without_timing(tmp_path / "process" / "snapshots.jsonl") == snapshot_lines_without_timing(
         tmp_path / "thread" / "snapshots.jsonl"
     )
+
+
+def test_the_torch_training_step_trains_like_the_numpy_one(monkeypatch):
+    """CUDA runs train with the torch twin of the CPU's numpy step; CI has no GPU, so run the
+    torch step on the CPU through the whole engine and compare."""
+    import functools
+
+    from ibtui.core.model import StackedMLP
+
+    config = tiny_config(**{"train.seeds": 2, "info.estimators": ("binning",), "model.dropout": 0.0, "train.l2": 1e-3})
+    numpy_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
+    monkeypatch.setattr(train, "StackedMLP", functools.partial(StackedMLP, backend="torch"))
+    torch_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
+    assert [s.epoch for s in torch_run] == [s.epoch for s in numpy_run]
+    for a, b in zip(numpy_run, torch_run):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-6)
+        assert a.test_acc == pytest.approx(b.test_acc, abs=2e-3)
