@@ -737,3 +737,27 @@ def test_curves_keep_running_maxima_and_draw_a_bounded_thinned_series():
     drawn = curves.drawn("epochs")
     assert len(drawn) <= 100 and drawn[-1] == 10_000 and drawn == sorted(drawn)
     assert len(curves.drawn("train_loss")) == len(drawn) and curves.drawn("train_loss")[-1] == curves.train_loss[-1]
+
+
+def test_status_says_how_many_estimates_are_still_to_come_once_training_is_done(tmp_path):
+    """Estimates run behind training: at the last epoch the line says what is left to estimate
+    instead of a time left of 00:00, and a late snapshot does not bring back an older loss."""
+    from ibtui.core.events import Progress, RunStarted, Snapshot
+    from ibtui.tui.runstate import RunClock, RunState
+    from ibtui.tui.widgets.status import status_line
+
+    engine = FakeEngine()
+    config = load_preset("tanh").with_overrides({"train.epochs": 40})
+    trainer, _ = engine(config, tmp_path / "run", "r1")
+    events = list(trainer.run())
+    started = next(e for e in events if isinstance(e, RunStarted))
+    snapshots = [e for e in events if isinstance(e, Snapshot)]
+    state = RunState(run_id=started.run_id, run_dir=tmp_path / "run", total_epochs=40)
+    state.apply(started)
+    state.apply(snapshots[0])
+    state.apply(Progress(started.run_id, 40, 40, 0.125, 3.0))
+    state.apply(snapshots[1])
+    waiting = len(started.schedule) - 2
+    line = status_line(state, RunClock(FrozenClock())).plain
+    assert f"estimating {waiting} snapshots" in line and "left" not in line
+    assert state.train_loss == 0.125

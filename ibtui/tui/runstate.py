@@ -193,8 +193,9 @@ class RunState:
                 if series is None:
                     series = self.plane[estimator] = PlaneSeries(self.total_epochs)
                 series.add(event.epoch, event.mean_mi(estimator))
+            if event.epoch >= self.epoch:  # estimates arrive behind training: keep the newer loss
+                self.train_loss = _mean(event.train_loss)
             self.epoch = max(self.epoch, event.epoch)
-            self.train_loss = _mean(event.train_loss)
             self.version += 1
         elif isinstance(event, Progress):
             self.epoch = max(self.epoch, event.epoch)

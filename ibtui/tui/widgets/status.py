@@ -29,10 +29,16 @@ def status_line(state: RunState | None, clock: RunClock | None) -> Text:
         return text
     text.append(f"● {state.status}", style=STATUS_STYLES.get(state.status, ""))
     text.append(f"  epoch {state.epoch:,}/{state.total_epochs:,}")
+    # Estimates run behind training; once it is done, say how many are still to come.
+    waiting = len(state.started.schedule) - len(state.snapshots) if state.started is not None else 0
+    estimating = state.active and state.epoch >= state.total_epochs and waiting > 0
     if clock is not None:
         text.append(f"  elapsed {format_duration(clock.elapsed())}")
-        remaining = clock.remaining(state.epoch, state.total_epochs) if state.active else 0.0
-        text.append(f"  left {format_duration(remaining)}")
+        if estimating:
+            text.append(f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}")
+        else:
+            remaining = clock.remaining(state.epoch, state.total_epochs) if state.active else 0.0
+            text.append(f"  left {format_duration(remaining)}")
         speed = clock.speed(state.epoch)
         text.append(f"  {speed:,.1f} epochs/s" if speed else "  -- epochs/s")
     if state.train_loss is not None:
