@@ -50,3 +50,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
 def broken_estimator_initializer(*args) -> None:
     """Stands in for the estimator process's initializer to make the process pool break."""
     raise RuntimeError("this estimator process fails on purpose")
+
+
+def crashing_engine_child(config, run_dir, run_id, control, events, log) -> None:
+    """Stands in for runner._execute_in_child: says why on stderr and dies without a word sent."""
+    import os
+    import sys
+
+    from ibtui.core import runner
+
+    with open(log, "ab", buffering=0) as sink:
+        os.dup2(sink.fileno(), 2)
+    print("Fatal Python error: Segmentation fault (pretend)", file=sys.stderr, flush=True)
+    runner.os._exit(3)

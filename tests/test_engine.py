@@ -206,3 +206,23 @@ def test_the_torch_training_step_trains_like_the_numpy_one(monkeypatch):
     for a, b in zip(numpy_run, torch_run):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-6)
         assert a.test_acc == pytest.approx(b.test_acc, abs=2e-3)
+
+
+def test_the_engine_process_relays_events_and_reports_a_crash(tmp_path, monkeypatch):
+    """execute_in_process (the TUI's engine) relays the run's events and outcome; a child that
+    dies without an outcome is a failed run whose reason ends with the child's last words."""
+    from ibtui.core import runner
+
+    seen = []
+    outcome = runner.execute_in_process(tiny_config(), tmp_path / "ok", "r1", [seen.append], RunControl(shared=True))
+    assert outcome.status == "finished" and isinstance(seen[0], RunStarted) and isinstance(seen[-1], RunFinished)
+    assert sum(isinstance(e, Snapshot) for e in seen) == 7
+    assert all(e.state == {} for e in seen if isinstance(e, Checkpoint))  # the states stay in the child's store
+    assert load_run(tmp_path / "ok").summary["status"] == "finished"
+
+    from helpers import crashing_engine_child
+
+    monkeypatch.setattr(runner, "_execute_in_child", crashing_engine_child)
+    crashed = runner.execute_in_process(tiny_config(), tmp_path / "crash", "r2", [], RunControl(shared=True))
+    assert crashed.status == "failed"
+    assert "exit code 3" in crashed.reason and crashed.reason.endswith("Segmentation fault (pretend)")

@@ -7,8 +7,10 @@ so every consumer sees the same stream and every run directory has the same form
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -104,9 +106,12 @@ def execute_in_process(
     """
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
+    # The child's output (and its estimator process's) goes to a log, not to a terminal that a
+    # front end like Textual owns; a crash's last lines become the failure's reason.
+    log = Path(tempfile.mkstemp(prefix="ibtui-engine-", suffix=".log")[1])
     # Not a daemon: it may start the estimator process of its own. It stops when this process dies.
     process = context.Process(
-        target=_execute_in_child, args=(config, str(run_dir), run_id, control, events), name="ibtui-engine"
+        target=_execute_in_child, args=(config, str(run_dir), run_id, control, events, str(log)), name="ibtui-engine"
     )
     process.start()
     listeners = list(listeners)
@@ -121,7 +126,8 @@ def execute_in_process(
                     kind, payload = events.get(timeout=0.5)
                 except queue.Empty:
                     reason = f"the engine process ended unexpectedly (exit code {process.exitcode})"
-                    return RunOutcome(Path(run_dir), "failed", 0, 0.0, reason)
+                    last_words = _last_line(log)
+                    return RunOutcome(Path(run_dir), "failed", 0, 0.0, f"{reason}: {last_words}" if last_words else reason)
             if kind == "event":
                 for listener in listeners:
                     listener(payload)
@@ -134,10 +140,22 @@ def execute_in_process(
         process.join(timeout=10)
         if process.is_alive():
             process.terminate()
+        log.unlink(missing_ok=True)
 
 
-def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, control: RunControl, events) -> None:
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, control: RunControl, events, log: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops us
+    with open(log, "ab", buffering=0) as sink:  # file descriptors, so C code and children follow
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=lambda: (parent.join(), control.request_stop()), daemon=True).start()
