@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import signal
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -90,28 +90,16 @@ class RunControl:
             time.sleep(0.02)
 
 
-# The estimator process's thread counts: while training runs beside it, and after (set there by
-# _start_estimator_process; the parent never reads it).
-_estimator_threads: tuple[int, int, Any] | None = None
-
-
-def _start_estimator_process(busy: int, idle: int, training_done) -> None:
-    """Runs first in the estimator process: Ctrl-C is the parent's to handle (it stops the run
-    and drops what is in flight), and the process gets the cores training leaves over."""
-    global _estimator_threads
+def _start_estimator_process(threads: int) -> None:
+    """Runs first in each estimator process: Ctrl-C is the parent's to handle (it stops the run
+    and drops what is in flight)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _estimator_threads = (busy, idle, training_done)
+    torch.set_num_threads(threads)
 
 
 def _timed_estimate(layers, labels, info: InfoConfig) -> tuple[dict, float]:
     started = time.perf_counter()
     return mi.estimate_info_plane(layers, labels, info), time.perf_counter() - started
-
-
-def _estimate_in_process(layers, labels, info: InfoConfig) -> tuple[dict, float]:
-    busy, idle, training_done = _estimator_threads
-    torch.set_num_threads(idle if training_done.is_set() else busy)
-    return _timed_estimate(layers, labels, info)
 
 
 class StopRequested(Exception):
@@ -135,17 +123,32 @@ class PendingSnapshot:
         return sum(layer.element_size() * layer.nelement() for layer in self.layers)
 
 
+@dataclass
+class _Queued:
+    """An entry of the pipeline: a snapshot (submitted once a worker is free) or a checkpoint."""
+
+    pending: PendingSnapshot | None = None
+    checkpoint: Checkpoint | None = None
+    future: Future | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.future is not None and not self.future.done()
+
+
 class SnapshotPipeline:
     """Estimates the information plane of snapshots beside training, handing events back in order.
 
-    On a CPU with several cores the engine trains on one torch thread (dozens of tiny operations
-    per step gain nothing from more and, with a busy neighbour, lose 10-100x to OpenMP barriers)
-    while the estimates run on the remaining cores, so the O(N^2) work overlaps training; once
-    training is done they use every core. For a run with a lot of estimation work they run in a
-    separate process: in a thread beside training the two fought over the GIL (training hands it
-    over at each of its ~40 numpy calls per step), and the tanh preset took 25 s where the same
-    work in two processes took 13. Small runs use a thread, since starting the process (it
-    imports torch) costs about 1.5 s. On one core, or on CUDA, estimates are made in line.
+    On a CPU with several cores the engine trains on one thread (dozens of tiny operations per
+    step gain nothing from more and, with a busy neighbour, lose 10-100x to OpenMP barriers) while
+    the estimates run on the remaining cores, so the O(N^2) work overlaps training; once training
+    is done they use every core. For a run with a lot of estimation work they run in separate
+    processes, one snapshot each at a time: in a thread beside training the estimator fought the
+    numpy training step for the GIL (training hands it over at each of its ~40 calls per step),
+    and the tanh preset took 25 s where the same work in two processes took 13; and two estimator
+    processes do twice the work of one, where two threads in one process do 1.35x (the GIL
+    again). Small runs use a thread, since starting a process (it imports torch) costs about
+    1.5 s. On one core, or on CUDA, estimates are made in line.
 
     Checkpoints queue behind the snapshots before them, so a checkpoint never runs ahead of the
     snapshots on disk and training never waits for the estimates to catch up to take one.
@@ -160,112 +163,143 @@ class SnapshotPipeline:
     MAX_BACKLOG_S = 6.0
     STOP_POLL_S = 0.05  # how often a wait for an estimate checks for a stop request
     MAX_PENDING_BYTES = 256 << 20  # and the activations they hold
-    PROCESS_MIN_PAIRS = 5e9  # KDE pair terms over the run (~3 s of work) that justify a process
+    PROCESS_MIN_PAIRS = 5e9  # KDE pair terms over the run (~3 s of work) that justify processes
+    MAX_PROCESSES = 4  # each imports torch (~250 MB)
 
     def __init__(self, device: torch.device, control: RunControl, kde_pairs: float = 0.0) -> None:
         self.control = control
         self.on_cpu = device.type == "cpu"
         self.threads_before = torch.get_num_threads()
-        # (PendingSnapshot, Future) for a snapshot, (None, Checkpoint) for a checkpoint.
-        self.pending: deque[tuple[PendingSnapshot | None, Any]] = deque()
+        self.pending: deque[_Queued] = deque()
         self.pool: Executor | None = None
-        self.busy_threads = max(1, self.threads_before - 1)
-        self.training_done: Any = threading.Event()
+        self.training_done = False
+        self.training_waits = False  # for the estimates to catch up
         self.dropped = False  # a stop left estimates unfinished
         self.estimate_seconds: float | None = None  # a running mean of how long one takes
-        if self.on_cpu and self.threads_before >= 2:
+        cores = self.threads_before
+        # Estimates in flight at once, while training runs and after; threads per estimate.
+        self.workers_during = self.workers_after = 1
+        self.busy_threads = max(1, cores - 1)
+        if self.on_cpu and cores >= 2:
             if kde_pairs >= self.PROCESS_MIN_PAIRS:
-                context = multiprocessing.get_context("spawn")  # fork is unsafe under OpenMP and threads
-                self.training_done = context.Event()
-                self.pool = ProcessPoolExecutor(
-                    1, mp_context=context, initializer=_start_estimator_process,
-                    initargs=(self.busy_threads, self.threads_before, self.training_done),
-                )
+                self._start_processes(cores)
             else:
                 self.pool = ThreadPoolExecutor(1, "ibtui-mi")
         if self.on_cpu:
             torch.set_num_threads(1)
+
+    def _start_processes(self, cores: int) -> None:
+        processes = min(self.MAX_PROCESSES, cores)
+        threads = max(1, (cores - 1) // processes)
+        self.workers_during = max(1, min(processes, (cores - 1) // threads))
+        self.workers_after = processes
+        context = multiprocessing.get_context("spawn")  # fork is unsafe under OpenMP and threads
+        self.pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_estimator_process, initargs=(threads,))
 
     def submit(self, pending: PendingSnapshot) -> Iterator[Event]:
         """Queue a snapshot's estimate; yields the oldest events if too many are waiting."""
         if self.pool is None:
             yield pending.estimate_here()
             return
-        self.pending.append((pending, self._submit(pending)))
+        self.pending.append(_Queued(pending))
+        self._pump()
         while self._backlog_too_large():
-            yield self._next()
+            # Training waits here, so its core is free for estimates meanwhile.
+            self.training_waits = True
+            try:
+                event = self._next()
+            finally:
+                self.training_waits = False
+            yield event
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> Iterator[Event]:
         """A checkpoint, yielded once every snapshot submitted before it has been."""
         if not self.pending:
             yield checkpoint
         else:
-            self.pending.append((None, checkpoint))
+            self.pending.append(_Queued(checkpoint=checkpoint))
 
     def training_finished(self) -> None:
         """From now on the estimates may use every core."""
-        self.training_done.set()
+        self.training_done = True
+        self._pump()
 
     def _backlog_too_large(self) -> bool:
-        snapshots = [pending for pending, _ in self.pending if pending is not None]
+        snapshots = [q.pending for q in self.pending if q.pending is not None]
         limit = self.MAX_PENDING
         if self.estimate_seconds:
-            limit = min(limit, max(self.MIN_PENDING, int(self.MAX_BACKLOG_S / self.estimate_seconds)))
+            limit = min(limit, max(self.MIN_PENDING, int(self.MAX_BACKLOG_S * self.workers_during / self.estimate_seconds)))
         return len(snapshots) > limit or (len(snapshots) > 1 and sum(p.nbytes for p in snapshots) > self.MAX_PENDING_BYTES)
+
+    def _pump(self) -> None:
+        """Hand the oldest waiting snapshots to the free workers."""
+        limit = self.workers_after if self.training_done or self.training_waits else self.workers_during
+        running = sum(q.running for q in self.pending)
+        for queued in self.pending:
+            if running >= limit:
+                break
+            if queued.pending is not None and queued.future is None:
+                queued.future = self._submit(queued.pending)
+                running += 1
 
     def _submit(self, pending: PendingSnapshot) -> Future:
         if isinstance(self.pool, ProcessPoolExecutor):
             layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
             try:
-                return self.pool.submit(_estimate_in_process, layers, pending.labels, pending.info)
+                return self.pool.submit(_timed_estimate, layers, pending.labels, pending.info)
             except BrokenExecutor:
                 self._fall_back_to_thread()
         return self.pool.submit(self._estimate_in_thread, pending)
 
     def _estimate_in_thread(self, pending: PendingSnapshot) -> tuple[dict, float]:
-        torch.set_num_threads(self.threads_before if self.training_done.is_set() else self.busy_threads)
+        torch.set_num_threads(self.threads_before if self.training_done or self.training_waits else self.busy_threads)
         return _timed_estimate(pending.layers, pending.labels, pending.info)
 
     def _next(self, timeout: float | None = None) -> Event:
         """The oldest event, waiting for its estimate; a stop request ends a wait without a
         timeout (StopRequested), and the event stays queued for drain_within."""
-        pending, item = self.pending[0]
-        if pending is None:
-            return self.pending.popleft()[1]
+        head = self.pending[0]
+        if head.pending is None:
+            return self.pending.popleft().checkpoint
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            wait = self.STOP_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                result = item.result(timeout=wait)
+            self._pump()
+            if head.future.done():
                 break
-            except FuturesTimeout:
-                if deadline is not None:
-                    raise
-                if self.control.stop_requested:
-                    raise StopRequested from None
-            except BrokenExecutor:
-                # The estimator process could not start or died (a sandbox without process
-                # spawning, the OOM killer): measure in a thread instead, from now on.
-                self.pending.popleft()
-                self._fall_back_to_thread()
-                return pending.estimate_here()
+            wait = self.STOP_POLL_S if deadline is None else max(0.0, min(self.STOP_POLL_S, deadline - time.monotonic()))
+            # Wake on any estimate finishing, so a free worker gets the next one at once.
+            futures_wait([q.future for q in self.pending if q.running], timeout=wait, return_when=FIRST_COMPLETED)
+            if head.future.done():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise FuturesTimeout
+            if deadline is None and self.control.stop_requested:
+                raise StopRequested
+        try:
+            estimate, seconds = head.future.result()
+        except BrokenExecutor:
+            # An estimator process could not start or died (a sandbox without process spawning,
+            # the OOM killer): measure in a thread instead, from now on.
+            self.pending.popleft()
+            self._fall_back_to_thread()
+            return head.pending.estimate_here()
         self.pending.popleft()
-        estimate, seconds = result
         self.estimate_seconds = seconds if self.estimate_seconds is None else 0.8 * self.estimate_seconds + 0.2 * seconds
-        return pending.complete(estimate)
+        self._pump()
+        return head.pending.complete(estimate)
 
     def _fall_back_to_thread(self) -> None:
         if isinstance(self.pool, ProcessPoolExecutor):
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = ThreadPoolExecutor(1, "ibtui-mi")
-            self.training_done = threading.Event()
-            waiting = list(self.pending)
-            self.pending.clear()
-            for pending, item in waiting:
-                self.pending.append((pending, item if pending is None else self._submit(pending)))
+            self.workers_during = self.workers_after = 1
+            for queued in self.pending:
+                queued.future = None
+            self._pump()
 
     def ready(self) -> Iterator[Event]:
-        while self.pending and (self.pending[0][0] is None or self.pending[0][1].done()):
+        self._pump()
+        while self.pending and (self.pending[0].pending is None or (self.pending[0].future is not None and self.pending[0].future.done())):
             yield self._next()
 
     def drain(self) -> Iterator[Event]:
@@ -279,9 +313,9 @@ class SnapshotPipeline:
             try:
                 event = self._next(timeout=max(0.0, deadline - time.monotonic()))
             except (FuturesTimeout, StopRequested):
-                for pending, item in self.pending:
-                    if pending is not None:
-                        item.cancel()
+                for queued in self.pending:
+                    if queued.future is not None:
+                        queued.future.cancel()
                 self.pending.clear()
                 self.dropped = True
                 return False
@@ -290,8 +324,8 @@ class SnapshotPipeline:
 
     def close(self) -> None:
         if isinstance(self.pool, ProcessPoolExecutor) and self.dropped:
-            # A stopped run dropped the estimates still in flight: end the process now rather
-            # than make the stop (or the interpreter's exit) wait for the one it is computing.
+            # A stopped run dropped the estimates still in flight: end the processes now rather
+            # than make the stop (or the interpreter's exit) wait for the ones computing.
             processes = getattr(self.pool, "_processes", None) or {}
             for process in list(processes.values()):
                 process.terminate()
