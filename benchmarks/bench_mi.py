@@ -12,6 +12,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
 import torch
@@ -99,6 +100,32 @@ def memory_row(n: int, d: int) -> dict:
     }
 
 
+def engine_throughput_row(layers, labels, repeats: int) -> dict:
+    """Snapshots per second through the engine's estimator processes (train.SnapshotPipeline):
+    with training done, two processes of one torch thread each estimate one snapshot apiece."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ibtui.core.config import InfoConfig
+    from ibtui.core.train import _start_estimator_process, _timed_estimate
+
+    info = InfoConfig(estimators=("kde_upper", "kde_lower"), noise_variance=NOISE_VARIANCE)
+    stacked = [layer.unsqueeze(0).numpy() for layer in layers]  # one seed
+    labels = np.asarray(labels)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context, initializer=_start_estimator_process, initargs=(1,)) as pool:
+        list(pool.map(_timed_estimate, *zip(*[(stacked, labels, info)] * 4)))  # start both, warm up
+        per_snapshot = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            list(pool.map(_timed_estimate, *zip(*[(stacked, labels, info)] * 8)))
+            per_snapshot.append((time.perf_counter() - t0) * 1e3 / 8)
+    return _row(
+        f"kde upper+lower N={N}, 2 estimator processes", per_snapshot,
+        note="ms per snapshot of throughput (8 at a time), as the engine estimates them once training waits or is done",
+    )
+
+
 def run(quick: bool) -> list[dict]:
     torch.set_num_threads(2)
     repeats = 7 if quick else 21
@@ -118,6 +145,8 @@ def run(quick: bool) -> list[dict]:
     single = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)
     torch.set_num_threads(2)
     rows.append(_row(f"kde upper+lower 6 layers N={N} 1 thread", single, note="torch.set_num_threads(1), as in training"))
+
+    rows.append(engine_throughput_row(layers, labels, 3 if quick else 7))
 
     one = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper"], noise_variance=NOISE_VARIANCE), repeats)
     rows.append(_row(f"kde upper only 6 layers N={N}", one))
