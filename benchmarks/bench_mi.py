@@ -103,22 +103,18 @@ def memory_row(n: int, d: int) -> dict:
 def engine_throughput_row(layers, labels, repeats: int) -> dict:
     """Snapshots per second through the engine's estimator processes (train.SnapshotPipeline):
     with training done, two processes of one torch thread each estimate one snapshot apiece."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from ibtui.core.config import InfoConfig
-    from ibtui.core.train import _start_estimator_process, _timed_estimate
+    from ibtui.core.workers import estimator_pool, timed_estimate
 
     info = InfoConfig(estimators=("kde_upper", "kde_lower"), noise_variance=NOISE_VARIANCE)
     stacked = [layer.unsqueeze(0).numpy() for layer in layers]  # one seed
     labels = np.asarray(labels)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(2, mp_context=context, initializer=_start_estimator_process, initargs=(1,)) as pool:
-        list(pool.map(_timed_estimate, *zip(*[(stacked, labels, info)] * 4)))  # start both, warm up
+    with estimator_pool(2) as pool:
+        list(pool.map(timed_estimate, *zip(*[(stacked, labels, info)] * 4)))  # start both, warm up
         per_snapshot = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            list(pool.map(_timed_estimate, *zip(*[(stacked, labels, info)] * 8)))
+            list(pool.map(timed_estimate, *zip(*[(stacked, labels, info)] * 8)))
             per_snapshot.append((time.perf_counter() - t0) * 1e3 / 8)
     return _row(
         f"kde upper+lower N={N}, 2 estimator processes", per_snapshot,

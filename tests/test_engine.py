@@ -11,7 +11,7 @@ import torch
 from ibtui.core.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
 from ibtui.core.runner import execute, prepare_resume, prepare_run
 from ibtui.core.store import load_run
-from ibtui.core import train
+from ibtui.core import train, workers
 from ibtui.core.train import RunControl, Trainer
 
 from helpers import snapshot_lines_without_timing, tiny_config
@@ -180,11 +180,11 @@ def test_estimates_in_a_separate_process_equal_those_in_a_thread(tmp_path, monke
         pytest.skip("one core: estimates are made in line")
     config = tiny_config(**{"info.checkpoint_every": 3})
     execute(*prepare_run(config, tmp_path / "thread"))
-    monkeypatch.setattr(train.SnapshotPipeline, "PROCESS_MIN_PAIRS", 0)
+    monkeypatch.setattr(workers, "PROCESS_MIN_PAIRS", 0)
     if initializer == "broken":
         from helpers import broken_estimator_initializer
 
-        monkeypatch.setattr(train, "_start_estimator_process", broken_estimator_initializer)
+        monkeypatch.setattr(workers, "start_estimator_process", broken_estimator_initializer)
     assert execute(*prepare_run(config, tmp_path / "process")).status == "finished"
     assert snapshot_lines_without_timing(tmp_path / "process" / "snapshots.jsonl") == snapshot_lines_without_timing(
         tmp_path / "thread" / "snapshots.jsonl"

@@ -79,8 +79,13 @@ def test_report_prints_the_verdict_table(saved_run, monkeypatch, capsys):
     assert code == 2 and "not a run directory" in err and "Traceback" not in err and err.count("\n") == 1
 
 
-def test_estimate_with_the_same_parameters_equals_the_training_estimate(saved_run, monkeypatch, capsys):
-    code, out, _ = cli(monkeypatch, capsys, "estimate", str(saved_run), "--label", "same")
+@pytest.mark.parametrize("in_processes", [False, True])
+def test_estimate_with_the_same_parameters_equals_the_training_estimate(saved_run, monkeypatch, capsys, in_processes):
+    if in_processes:  # as for a big run: the snapshots are estimated in estimator processes
+        from ibtui.core import workers
+
+        monkeypatch.setattr(workers, "PROCESS_MIN_PAIRS", 0)
+    code, out, _ = cli(monkeypatch, capsys, "estimate", str(saved_run), "--label", "same", "--overwrite")
     assert code == 0
     original, again = load_run(saved_run), load_run(saved_run / "estimates" / "same")
     assert [s.epoch for s in again.snapshots] == [s.epoch for s in original.snapshots]

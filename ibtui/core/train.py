@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import signal
 import time
 import uuid
 from collections import deque
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ibtui.core import mi
+from ibtui.core import mi, workers
 from ibtui.core.config import InfoConfig, RunConfig, validate
 from ibtui.core.data import Dataset, load_dataset
 from ibtui.core.errors import ConfigError, StoreError
@@ -88,18 +87,6 @@ class RunControl:
     def wait_while_paused(self) -> None:
         while self._flags[1] and not self._flags[0]:
             time.sleep(0.02)
-
-
-def _start_estimator_process(threads: int) -> None:
-    """Runs first in each estimator process: Ctrl-C is the parent's to handle (it stops the run
-    and drops what is in flight)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
-def _timed_estimate(layers, labels, info: InfoConfig) -> tuple[dict, float]:
-    started = time.perf_counter()
-    return mi.estimate_info_plane(layers, labels, info), time.perf_counter() - started
 
 
 class StopRequested(Exception):
@@ -163,8 +150,6 @@ class SnapshotPipeline:
     MAX_BACKLOG_S = 6.0
     STOP_POLL_S = 0.05  # how often a wait for an estimate checks for a stop request
     MAX_PENDING_BYTES = 256 << 20  # and the activations they hold
-    PROCESS_MIN_PAIRS = 5e9  # KDE pair terms over the run (~3 s of work) that justify processes
-    MAX_PROCESSES = 4  # each imports torch (~250 MB)
 
     def __init__(self, device: torch.device, control: RunControl, kde_pairs: float = 0.0) -> None:
         self.control = control
@@ -181,7 +166,7 @@ class SnapshotPipeline:
         self.workers_during = self.workers_after = 1
         self.busy_threads = max(1, cores - 1)
         if self.on_cpu and cores >= 2:
-            if kde_pairs >= self.PROCESS_MIN_PAIRS:
+            if kde_pairs >= workers.PROCESS_MIN_PAIRS:
                 self._start_processes(cores)
             else:
                 self.pool = ThreadPoolExecutor(1, "ibtui-mi")
@@ -189,12 +174,11 @@ class SnapshotPipeline:
             torch.set_num_threads(1)
 
     def _start_processes(self, cores: int) -> None:
-        processes = min(self.MAX_PROCESSES, cores)
+        processes = min(workers.MAX_PROCESSES, cores)
         threads = max(1, (cores - 1) // processes)
         self.workers_during = max(1, min(processes, (cores - 1) // threads))
         self.workers_after = processes
-        context = multiprocessing.get_context("spawn")  # fork is unsafe under OpenMP and threads
-        self.pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_estimator_process, initargs=(threads,))
+        self.pool = workers.estimator_pool(processes, threads)
 
     def submit(self, pending: PendingSnapshot) -> Iterator[Event]:
         """Queue a snapshot's estimate; yields the oldest events if too many are waiting."""
@@ -246,14 +230,14 @@ class SnapshotPipeline:
         if isinstance(self.pool, ProcessPoolExecutor):
             layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
             try:
-                return self.pool.submit(_timed_estimate, layers, pending.labels, pending.info)
+                return self.pool.submit(workers.timed_estimate, layers, pending.labels, pending.info)
             except BrokenExecutor:
                 self._fall_back_to_thread()
         return self.pool.submit(self._estimate_in_thread, pending)
 
     def _estimate_in_thread(self, pending: PendingSnapshot) -> tuple[dict, float]:
         torch.set_num_threads(self.threads_before if self.training_done or self.training_waits else self.busy_threads)
-        return _timed_estimate(pending.layers, pending.labels, pending.info)
+        return workers.timed_estimate(pending.layers, pending.labels, pending.info)
 
     def _next(self, timeout: float | None = None) -> Event:
         """The oldest event, waiting for its estimate; a stop request ends a wait without a
@@ -521,11 +505,8 @@ class Trainer:
         return PendingSnapshot(layers, self.mi_labels, info, complete)
 
     def kde_pairs(self) -> float:
-        """The pairwise terms the run's KDE estimates add up to (0 without KDE): its MI workload."""
-        if not any(name.startswith("kde") for name in self.config.info.estimators):
-            return 0.0
-        n_layers = len(self.layer_names)
-        return float(len(self.schedule)) * len(self.seeds) * n_layers * len(self.mi_labels) ** 2
+        """The pairwise terms the run's KDE estimates add up to: its estimation workload."""
+        return workers.kde_pairs(self.config.info, len(self.schedule), len(self.seeds), len(self.layer_names), len(self.mi_labels))
 
     def started_event(self, start_epoch: int) -> RunStarted:
         return RunStarted(
