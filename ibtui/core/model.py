@@ -192,12 +192,19 @@ class StackedMLP:
     def shuffle(self, perms: torch.Tensor) -> None:
         """Lay out one epoch: perms (S, N) is each seed's order of the training samples.
 
-        One gather and one transposed copy per epoch; each step then reads a column slice, so
-        the minibatches are contiguous rows without any per-step gather."""
+        One gather per epoch; each step then reads a slice, with no per-step gather. numpy keeps
+        the (S, N, features) rows as gathered and steps read them through a transposed view
+        (matmul takes it as is; copying it feature-major cost 0.3 ms an epoch at 10 seeds, 9 %);
+        torch lays the epoch out feature-major once."""
         if self._table is None:
             raise RuntimeError("bind_data() before shuffle()")
         if self.backend == "numpy":
-            self._epoch = np.ascontiguousarray(np.take(self._table, perms.numpy(), axis=0).transpose(0, 2, 1))
+            order = perms.numpy()
+            shape = (*order.shape, self._table.shape[1])
+            if self._epoch is None or self._epoch.shape != shape:
+                self._epoch = np.empty(shape, dtype=np.float32)
+            # Into the same buffer every epoch: a fresh 2 MB array (10 seeds) costs page faults.
+            np.take(self._table, order, axis=0, out=self._epoch)
         else:
             self._epoch = self._table[perms.to(self.device)].transpose(1, 2).contiguous()
 
@@ -234,10 +241,9 @@ class StackedMLP:
         """
         if self._epoch is None:
             raise RuntimeError("shuffle() before train_step()")
-        batch = self._epoch[:, :, start:stop]
         if self.backend == "numpy":
-            return self._numpy_step(batch, l2, want_loss)
-        return self._torch_step(batch, l2, want_loss)
+            return self._numpy_step(self._epoch[:, start:stop].transpose(0, 2, 1), l2, want_loss)
+        return self._torch_step(self._epoch[:, :, start:stop], l2, want_loss)
 
     def _dropout_mask(self, shape) -> torch.Tensor:
         # Drawn from torch's global generator on both backends, so checkpoints restore it.
