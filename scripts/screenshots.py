@@ -42,7 +42,8 @@ async def main(epochs: int, running_at: float) -> None:
             await pilot.pause(0.5)
             save(app, "settings")
             await pilot.press("s")
-            while app.run_state is None or app.run_state.epoch < running_at * epochs:
+            # Estimates run behind training (in processes of their own): wait for the plane too.
+            while app.run_state is None or app.run_state.started is None or len(app.run_state.snapshots) < running_at * len(app.run_state.started.schedule):
                 await pilot.pause(0.2)
             await pilot.pause(0.5)
             app.clear_notifications()
@@ -66,6 +67,6 @@ async def main(epochs: int, running_at: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1500)
-    parser.add_argument("--running-at", type=float, default=0.3, help="fraction of epochs for running.png")
+    parser.add_argument("--running-at", type=float, default=0.6, help="fraction of the snapshots estimated for running.png")
     args = parser.parse_args()
     asyncio.run(main(args.epochs, args.running_at))

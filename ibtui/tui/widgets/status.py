@@ -36,9 +36,8 @@ def status_line(state: RunState | None, clock: RunClock | None) -> Text:
         text.append(f"  elapsed {format_duration(clock.elapsed())}")
         if estimating:
             text.append(f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}")
-        else:
-            remaining = clock.remaining(state.epoch, state.total_epochs) if state.active else 0.0
-            text.append(f"  left {format_duration(remaining)}")
+        elif state.active:
+            text.append(f"  left {format_duration(clock.remaining(state.epoch, state.total_epochs))}")
         speed = clock.speed(state.epoch)
         text.append(f"  {speed:,.1f} epochs/s" if speed else "  -- epochs/s")
     if state.train_loss is not None:
