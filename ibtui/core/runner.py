@@ -108,7 +108,9 @@ def execute_in_process(
     events = context.Queue()
     # The child's output (and its estimator process's) goes to a log, not to a terminal that a
     # front end like Textual owns; a crash's last lines become the failure's reason.
-    log = Path(tempfile.mkstemp(prefix="ibtui-engine-", suffix=".log")[1])
+    handle, name = tempfile.mkstemp(prefix="ibtui-engine-", suffix=".log")
+    os.close(handle)  # the child opens it by name
+    log = Path(name)
     # Not a daemon: it may start the estimator process of its own. It stops when this process dies.
     process = context.Process(
         target=_execute_in_child, args=(config, str(run_dir), run_id, control, events, str(log)), name="ibtui-engine"
