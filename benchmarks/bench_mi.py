@@ -136,6 +136,15 @@ def run(quick: bool) -> list[dict]:
     ratio = statistics.median(ref) / statistics.median(kde)
     rows.append(_row(f"kde upper+lower 6 layers N={N}", kde, ref, f"target 40 ms; reference (cdist+logsumexp, float64) {ratio:.1f}x slower; max diff {diff:.1e} bits"))
 
+    # The torch path: what CUDA runs, and the CPU's fallback without numba.
+    compiled, mi._compiled = mi._compiled_kernel(), None
+    try:
+        torch_path = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)
+    finally:
+        mi._compiled = compiled
+    rows.append(_row(f"kde upper+lower 6 layers N={N}, torch path", torch_path, None,
+                     f"CUDA's code, the CPU fallback without numba: {statistics.median(torch_path) / statistics.median(kde):.1f}x the compiled kernel"))
+
     # The training engine's estimator thread runs with torch.set_num_threads(1) on 2 cores.
     torch.set_num_threads(1)
     single = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 
 import numpy as np
@@ -61,6 +62,17 @@ def close(got, expected, tol):
     """Nested sequences of numbers equal within tol."""
     a, b = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= tol))
+
+
+@pytest.fixture(params=["compiled", "torch"])
+def kde_path(request, monkeypatch):
+    """Runs a test on the CPU's compiled KDE kernel and again on the torch path (the one CUDA
+    uses, and the CPU's fallback where numba cannot be imported)."""
+    if request.param == "torch":
+        monkeypatch.setattr(mi, "_compiled", None)
+    else:
+        assert mi._compiled_kernel() is not None, "numba is a dependency: the compiled kernel must load"
+    return request.param
 
 
 def separated_points(n, d=2, spacing=10.0):
@@ -198,7 +210,7 @@ def test_torch_and_numpy_inputs_agree():
         (400, 7, (100, 100, 100, 100), 1.0),
     ],
 )
-def test_estimate_layers_kde_matches_reference(n, d, counts, noise):
+def test_estimate_layers_kde_matches_reference(kde_path, n, d, counts, noise):
     rng = np.random.default_rng(n * d)
     if counts is None:
         y = rng.integers(0, 2, n)
@@ -216,8 +228,21 @@ def test_estimate_layers_kde_matches_reference(n, d, counts, noise):
     assert swapped == got
 
 
+def test_kde_falls_back_to_torch_with_a_warning_where_numba_cannot_load(monkeypatch):
+    rng = np.random.default_rng(3)
+    t, y = np.tanh(rng.normal(size=(150, 3))), rng.integers(0, 2, 150)
+    monkeypatch.setattr(mi, "_compiled", mi._NOT_LOADED)
+    monkeypatch.setitem(sys.modules, "ibtui.core.kde_cpu", None)  # import raises ImportError
+    monkeypatch.delattr(sys.modules["ibtui.core"], "kde_cpu", raising=False)
+    with pytest.warns(RuntimeWarning, match="compiled KDE kernel is unavailable"):
+        got = mi.kde_mi(t, y, 0.01)
+    assert mi._compiled is None
+    assert close(got, reference_kde(t, y, 0.01, "upper"), 1e-4)
+
+
 @pytest.mark.parametrize("chunk", [1, 37, 1000, 1 << 14, 1 << 22])
 def test_kde_chunk_size_does_not_change_results(monkeypatch, chunk):
+    monkeypatch.setattr(mi, "_compiled", None)  # the torch path's stripes
     rng = np.random.default_rng(6)
     t = np.tanh(rng.normal(size=(211, 4)))
     y = rng.permutation(np.repeat([0, 1, 2], [100, 90, 21]))
@@ -247,7 +272,7 @@ def _fresh_thread_count():
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_kde_threaded_equals_single_threaded(monkeypatch, torch_threads, threads):
+def test_kde_threaded_equals_single_threaded(monkeypatch, kde_path, torch_threads, threads):
     rng = np.random.default_rng(14)
     y = rng.permutation(np.repeat([0, 1, 2], [300, 250, 50]))
     layers = [np.tanh(rng.normal(size=(600, w)) * 2) for w in (6, 3, 2, 1)]
@@ -260,8 +285,11 @@ def test_kde_threaded_equals_single_threaded(monkeypatch, torch_threads, threads
     default_before = _fresh_thread_count()
     # whole layers per thread: bitwise the single-threaded result
     assert mi.estimate_layers(layers, y, names, noise_variance=0.01) == single
-    # one layer, stripes dealt to the threads: partial sums added in another order
+    # one layer: the compiled kernel splits its rows (bitwise the same); the torch path deals
+    # its stripes to the threads (partial sums added in another order)
     threaded_one = [mi.kde_mi(t, y, 0.01, b) for t in layers[:2] for b in KDE_BOUNDS]
+    if kde_path == "compiled":
+        assert threaded_one == single_one
     assert close(threaded_one, single_one, 1e-9)
     assert mi.kde_mi(layers[0], y, 0.01) == mi.kde_mi(layers[0], y, 0.01)  # deterministic
     for name, bound in (("kde_upper", "upper"), ("kde_lower", "lower")):
@@ -328,9 +356,13 @@ def test_estimate_layers_matches_single_estimators_and_defaults():
     assert mi.estimate_layers([], y, ["binning"]) == {"binning": []}
 
 
-def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero():
+def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero(kde_path):
     # Cases where random search with local minimisation drove the exact I(T;Y) towards 0; no
-    # exact negative value was found. The float32 kernel sums follow the exact value to ~1e-9.
+    # exact negative value was found. The torch path's kernel sums follow the exact value to
+    # ~1e-9. The compiled kernel adds its terms in float32 runs (then float64) and takes the
+    # upper bound's terms as the 4th power of the lower's, which multiplies their rounding by 4:
+    # up to 4e-8 here.
+    tolerance = 1e-8 if kde_path == "torch" else 5e-8
     cases = [
         ([[0.231], [0.17], [0.113]], [0, 2, 0]),
         ([[0.529], [0.52], [0.525]], [1, 1, 2]),
@@ -341,9 +373,9 @@ def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero():
             exact = reference_kde(t, y, 1.0, bound)[1]
             got = mi.kde_mi(np.array(t), np.array(y), 1.0, bound)[1]
             assert exact >= 0
-            assert got == pytest.approx(exact, abs=1e-8)
+            assert got == pytest.approx(exact, abs=tolerance)
     # The documented case: the exact I(T;Y) is +1.5e-9 bits, float32 rounding of the kernel sums
-    # returns about -1.5e-9. It is reported as computed, not clamped.
+    # returns about -1.5e-9 (on both paths). It is reported as computed, not clamped.
     t, y = np.array([[-0.321], [-0.342], [-0.363]]), np.array([1, 2, 1])
     exact = reference_kde(t, y, 1.0, "lower")[1]
     got = mi.kde_mi(t, y, 1.0, "lower")[1]
