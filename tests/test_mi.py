@@ -228,6 +228,15 @@ def test_estimate_layers_kde_matches_reference(kde_path, n, d, counts, noise):
     assert swapped == got
 
 
+def test_kde_accepts_any_real_dtype(kde_path):
+    rng = np.random.default_rng(5)
+    t, y = torch.tanh(torch.from_numpy(rng.normal(size=(120, 3)))), torch.from_numpy(rng.integers(0, 2, 120))
+    reference = reference_kde(t.to(torch.bfloat16).double().numpy(), y.numpy(), 0.05, "upper")
+    assert close(mi.kde_mi(t.to(torch.bfloat16), y, 0.05), reference, 1e-4)
+    codes = torch.from_numpy(rng.integers(0, 3, (120, 2)))
+    assert close(mi.kde_mi(codes, y, 0.5), reference_kde(codes.numpy(), y.numpy(), 0.5, "upper"), 1e-4)
+
+
 def test_kde_falls_back_to_torch_with_a_warning_where_numba_cannot_load(monkeypatch):
     rng = np.random.default_rng(3)
     t, y = np.tanh(rng.normal(size=(150, 3))), rng.integers(0, 2, 150)

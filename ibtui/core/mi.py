@@ -311,11 +311,13 @@ def _check_noise_variance(noise_variance) -> float:
 def _kde_prepared(mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...]) -> list[list[tuple[float, float]]]:
     """[(I(X;T), I(T;Y)) per bound] for each layer in `mats` (same N and device, all finite).
 
-    On CPU with torch.get_num_threads() = T > 1, the work runs in T Python threads of one torch
-    thread each (see _threads); the caller's own thread settings are left as they are.
+    On CPU with torch.get_num_threads() = T > 1, the work runs in T Python threads: the compiled
+    kernel's rows split over them, or on the torch path whole layers or stripes, each thread with
+    one torch thread (see _threads); the caller's own thread settings are left as they are.
     """
-    workers = min(torch.get_num_threads(), _KDE_MAX_WORKERS) if mats[0].device.type == "cpu" else 1
-    compiled = _compiled_kernel() if mats[0].device.type == "cpu" else None
+    on_cpu = mats[0].device.type == "cpu"
+    workers = min(torch.get_num_threads(), _KDE_MAX_WORKERS) if on_cpu else 1
+    compiled = _compiled_kernel() if on_cpu else None
     if compiled is not None:
         return _kde_compiled(compiled, mats, grouping, s2, bounds, workers)
 
@@ -368,12 +370,12 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
 
     Every row is computed on its own, so the rows are split evenly over `workers` threads (the
     loop releases the GIL) and the result is bitwise the same for any number of threads."""
-    order = grouping.order.numpy()
     n = grouping.n
     counts = np.asarray(grouping.counts)
     block_start = np.repeat(np.asarray(grouping.bounds[:-1], dtype=np.int64), counts)
     block_end = np.repeat(np.asarray(grouping.bounds[1:], dtype=np.int64), counts)
-    columns = [kernel.scaled_columns(t.numpy()[order], s2) for t in mats]
+    # float64 through torch: numpy has no bfloat16, and scaled_columns centres in float64 anyway.
+    columns = [kernel.scaled_columns(t[grouping.order].to(torch.float64).numpy(), s2) for t in mats]
     outs = [np.empty((4, n)) for _ in mats]
     cuts = [w * n // workers for w in range(workers + 1)]
     tasks = [(layer, cuts[w], cuts[w + 1]) for layer in range(len(mats)) for w in range(workers) if cuts[w] < cuts[w + 1]]
