@@ -1,8 +1,10 @@
 """Estimator processes: the information plane of many snapshots estimated on several cores.
 
-Two processes of one torch thread each estimate twice as many snapshots as one; two threads in
-one process manage 1.35x, because the KDE's ~45 torch calls per stripe hand the GIL over at every
-call (DEVELOPERS.md, "Where the KDE's time goes"). A process costs ~1.5 s to start (it imports
+Two processes of one torch thread each estimate twice as many snapshots as one. The thresholds
+below were measured on the torch KDE path, whose ~45 torch calls per stripe hand the GIL over at
+every call, so two threads in one process managed only 1.35x (DEVELOPERS.md, "Where the KDE's
+time goes"); the compiled CPU kernel holds the GIL once per call and two threads do ~1.6x, so the
+thresholds may now be conservative (not re-measured). A process costs ~1.5 s to start (it imports
 torch) and ~250 MB, so they are for big jobs: the training engine's SnapshotPipeline and
 `ibtui estimate`. Both fall back to estimating here when a process cannot start.
 """
