@@ -1,8 +1,12 @@
+import sys
+
+import numpy as np
 import pytest
 import torch
 
 from ibtui.core.config import ACTIVATIONS, ModelConfig
-from ibtui.core.model import ACTIVATION_FUNCTIONS, StackedMLP, init_weights
+from ibtui.core.errors import ConfigError
+from ibtui.core.model import ACTIVATION_FUNCTIONS, COMPILED_ACTIVATIONS, StackedMLP, init_weights
 from ibtui.core.optim import FlatAdam
 
 
@@ -30,8 +34,12 @@ def step_on(model, x, y, l2, want_loss=True):
     return model.train_step(0, b, l2, want_loss=want_loss)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+# The compiled step has no softplus, elu or gelu (auto picks numpy for them).
+STEPS = [(backend, activation) for backend in ("compiled", "numpy", "torch") for activation in ACTIVATIONS
+         if backend != "compiled" or activation in COMPILED_ACTIVATIONS]
+
+
+@pytest.mark.parametrize(("backend", "activation"), STEPS)
 @pytest.mark.parametrize("l2", [0.0, 0.01])
 def test_hand_written_backward_equals_autograd(activation, l2, backend):
     torch.manual_seed(0)
@@ -44,7 +52,7 @@ def test_hand_written_backward_equals_autograd(activation, l2, backend):
     torch.testing.assert_close(loss, expected_loss)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["compiled", "numpy", "torch"])
 def test_dropout_masks_the_gradient_consistently(backend):
     model = StackedMLP(4, 2, ModelConfig(hidden=(50,), activation="relu", dropout=0.5), seeds=[0], device=torch.device("cpu"), backend=backend)
     # One sample, tanh-like inputs kept away from relu's dead zone: a unit gets no gradient iff dropped.
@@ -93,7 +101,7 @@ def test_every_activation_is_registered():
     assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["compiled", "numpy", "torch"])
 def test_dropout_gradient_equals_autograd_with_the_same_masks(backend):
     torch.manual_seed(0)
     s, b, p = 2, 17, 0.3
@@ -123,3 +131,51 @@ def test_checkpoints_of_the_first_parameter_layout_still_load():
     model.load_state({"flat": old, "widths": torch.tensor(model.widths)})
     for w, e in zip(model.weights, expected):
         assert torch.equal(w, e)
+
+
+def test_auto_backend_is_compiled_where_it_covers_the_activation():
+    cpu = torch.device("cpu")
+    assert StackedMLP(4, 2, ModelConfig(hidden=(3,), activation="tanh"), seeds=[0], device=cpu).backend == "compiled"
+    assert StackedMLP(4, 2, ModelConfig(hidden=(3,), activation="gelu"), seeds=[0], device=cpu).backend == "numpy"
+    with pytest.raises(ConfigError, match="no gelu"):
+        StackedMLP(4, 2, ModelConfig(hidden=(3,), activation="gelu"), seeds=[0], device=cpu, backend="compiled")
+
+
+def test_training_falls_back_to_numpy_with_a_warning_where_numba_cannot_load(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ibtui.core.step_cpu", None)  # import raises ImportError
+    monkeypatch.delattr(sys.modules["ibtui.core"], "step_cpu", raising=False)
+    with pytest.warns(RuntimeWarning, match="compiled training step is unavailable"):
+        model = StackedMLP(4, 2, ModelConfig(hidden=(3,), activation="tanh"), seeds=[0], device=torch.device("cpu"))
+    assert model.backend == "numpy"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_compiled_step_does_not_depend_on_the_thread_count(threads):
+    torch.manual_seed(0)
+    x, y = torch.randn(5, 40, 6), torch.randint(0, 3, (5, 40))
+    grads = []
+    for count in (1, threads):
+        model = StackedMLP(6, 3, ModelConfig(hidden=(9, 4), activation="tanh"), seeds=range(5), device=torch.device("cpu"), backend="compiled")
+        model.threads = count
+        step_on(model, x, y, 0.01)
+        grads.append(model.flat_grad.clone())
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_the_compiled_tanh_is_tanh():
+    numba = pytest.importorskip("numba")
+    from ibtui.core import step_cpu
+
+    @numba.njit(error_model="numpy")
+    def tanh_all(z):
+        out = np.empty_like(z)
+        for i in range(z.shape[0]):
+            out[i] = step_cpu._tanh(z[i])
+        return out
+
+    z = np.concatenate([np.linspace(-12, 12, 200_001), np.linspace(-1e-3, 1e-3, 2001)]).astype(np.float32)
+    got = tanh_all(z).astype(np.float64)
+    exact = np.tanh(z.astype(np.float64))
+    assert np.abs(got - exact).max() < 4e-7
+    small = np.abs(z) < 0.01  # relative accuracy where tanh(z) ~ z
+    assert (np.abs(got - exact)[small] <= 3e-7 * np.abs(exact[small])).all()

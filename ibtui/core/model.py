@@ -10,20 +10,26 @@ instead of a Python loop over S models. Seed s of an ensemble is initialised fro
 generator exactly as a single run with that seed would be, and every operation is independent
 across seeds, so member s matches the separate run to float tolerance.
 
-Two implementations of the training step share that layout:
+Three implementations of the training step share that layout:
 
-* numpy, the default on CPU. These networks are tiny (a 256 x 12 by 12 x 10 product is 31k
-  multiply-adds) so a step is all per-call overhead: numpy's matmul (OpenBLAS small-matrix
-  kernels) takes about 2 us where torch's bmm takes 7 us, its float32 tanh 1.3 us where torch's
-  takes 8, and an elementwise operation 1 us against 2.5. The numpy arrays are views of the
-  torch buffers (shared memory), so everything else (the optimiser, checkpoints, the snapshot
-  forward pass) sees torch tensors.
+* compiled, the default on CPU: the whole step of every seed in one call to a loop compiled by
+  numba (step_cpu.py), the seeds spread over the cores. These networks are tiny (a 256 x 12 by
+  12 x 10 product is 31k multiply-adds), so the other two spend most of a step on the dispatch
+  of their ~40 calls; this one measured 2-3x faster than numpy (DEVELOPERS.md).
+* numpy, on CPU for the activations the compiled step lacks (softplus, elu, gelu) or when numba
+  cannot be imported. numpy's matmul (OpenBLAS small-matrix kernels) takes about 2 us where
+  torch's bmm takes 7 us, its float32 tanh 1.3 us where torch's takes 8, and an elementwise
+  operation 1 us against 2.5.
 * torch, for CUDA (and selectable on CPU, which is how the tests check it without a GPU).
+
+The numpy arrays of the first two are views of the torch buffers (shared memory), so everything
+else (the optimiser, checkpoints, the snapshot forward pass) sees torch tensors.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -33,7 +39,7 @@ import torch.nn.functional as F
 from ibtui.core.config import ACTIVATIONS, ModelConfig
 from ibtui.core.errors import ConfigError, unknown_name
 
-BACKENDS = ("auto", "numpy", "torch")
+BACKENDS = ("auto", "compiled", "numpy", "torch")
 
 
 def _gelu_grad(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -98,6 +104,27 @@ def _numpy_via_torch(name: str) -> tuple[Callable, Callable]:
     return forward, backward
 
 
+def _compiled_step_module():
+    """ibtui.core.step_cpu, or None (with a warning) when numba cannot be imported."""
+    try:
+        from ibtui.core import step_cpu
+    except ImportError as error:  # numba missing or broken on this platform
+        warnings.warn(f"the compiled training step is unavailable ({error}); training with numpy, about 2x slower",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return step_cpu
+
+
+def _cpu_backend(activation: str) -> str:
+    """What "auto" means on the CPU: compiled where it covers the activation and numba loads."""
+    from_numba = activation in COMPILED_ACTIVATIONS and _compiled_step_module() is not None
+    return "compiled" if from_numba else "numpy"
+
+
+# The activations step_cpu computes (kept here so choosing a backend needs no numba import).
+COMPILED_ACTIVATIONS = ("tanh", "relu", "linear", "sigmoid", "hard-tanh", "softsign")
+
+
 def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
         return ACTIVATION_FUNCTIONS[name]
@@ -140,9 +167,18 @@ class StackedMLP:
         self.dropout = config.dropout
         self.n_seeds = len(seeds)
         self.device = device
-        self.backend = ("numpy" if device.type == "cpu" else "torch") if backend == "auto" else backend
-        if self.backend == "numpy" and device.type != "cpu":
-            raise ConfigError("the numpy training step runs on the CPU only")
+        if backend == "auto":
+            backend = _cpu_backend(config.activation) if device.type == "cpu" else "torch"
+        self.backend = backend
+        if backend in ("compiled", "numpy") and device.type != "cpu":
+            raise ConfigError(f"the {backend} training step runs on the CPU only")
+        self._step_cpu = None
+        if backend == "compiled":
+            if config.activation not in COMPILED_ACTIVATIONS:
+                raise ConfigError(f"the compiled training step has no {config.activation}; use the numpy backend")
+            self._step_cpu = _compiled_step_module()
+            if self._step_cpu is None:
+                raise ConfigError("the compiled training step needs numba, which cannot be imported here")
         per_seed = [init_weights(self.widths, seed, config.init) for seed in seeds]
         self._shapes = [(self.n_seeds, fan_out, fan_in + 1) for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:])]
         self._offsets = [0]
@@ -167,9 +203,15 @@ class StackedMLP:
         if self.backend == "numpy":
             self._np_params = [p.numpy() for p in self.params]
             self._np_grads = [g.numpy() for g in self.param_grads]
+        if self.backend == "compiled":
+            self._np_flat, self._np_flat_grad = self.flat.numpy(), self.flat_grad.numpy()
+            self._layout = (np.array(self._offsets[:-1], np.int64), np.array(self.widths, np.int64))
+            self._activation_code = self._step_cpu.ACTIVATION_CODES[config.activation]
+            self._losses = np.zeros(self.n_seeds, np.float32)
         self._table = None
         self._epoch = None
         self._buffers: dict[int, list] = {}
+        self.threads = 1  # CPU threads the compiled step may use (the seeds are split over them)
 
     def _blocks(self, source: torch.Tensor) -> list[torch.Tensor]:
         return [source[a:b].view(shape) for a, b, shape in zip(self._offsets[:-1], self._offsets[1:], self._shapes)]
@@ -186,7 +228,10 @@ class StackedMLP:
         Kept as one table of rows [x, 1, onehot(y)]: a minibatch's first n_inputs + 1 features
         are the first layer's input with its ones row, the rest its targets."""
         table = torch.cat([x.float(), torch.ones(len(x), 1, device=x.device), F.one_hot(y, self.widths[-1]).float()], 1)
-        self._table = table.numpy() if self.backend == "numpy" else table.to(self.device)
+        if self.backend == "compiled":
+            self._table = table.T.contiguous().numpy()  # feature-major: steps gather along rows
+        else:
+            self._table = table.numpy() if self.backend == "numpy" else table.to(self.device)
         self._epoch = None
 
     def shuffle(self, perms: torch.Tensor) -> None:
@@ -198,7 +243,10 @@ class StackedMLP:
         torch lays the epoch out feature-major once."""
         if self._table is None:
             raise RuntimeError("bind_data() before shuffle()")
-        if self.backend == "numpy":
+        if self.backend == "compiled":
+            # No gather: each step reads its rows through the order, in the compiled loop.
+            self._epoch = np.ascontiguousarray(perms.numpy(), dtype=np.int64)
+        elif self.backend == "numpy":
             shape = (*perms.shape, self._table.shape[1])
             if self._epoch is None or self._epoch.shape != shape:
                 self._epoch = np.empty(shape, dtype=np.float32)
@@ -210,10 +258,15 @@ class StackedMLP:
             self._epoch = self._table[perms.to(self.device)].transpose(1, 2).contiguous()
 
     def _layer_buffers(self, batch: int) -> list:
-        """Per hidden layer, an (S, width + 1, batch) buffer whose last row stays 1."""
+        """Per hidden layer, an (S, width + 1, batch) buffer whose last row stays 1; for the
+        compiled step, its scratch and its dropout masks (S, hidden units, batch)."""
         if batch not in self._buffers:
             shapes = [(self.n_seeds, width + 1, batch) for width in self.widths[1:-1]]
-            if self.backend == "numpy":
+            if self.backend == "compiled":
+                per_seed = self._step_cpu.work_size(self.widths, batch, self.dropout > 0)
+                units = sum(self.widths[1:-1]) if self.dropout > 0 else 0
+                self._buffers[batch] = [np.zeros(self.n_seeds * per_seed, np.float32), np.zeros((self.n_seeds, units, batch), np.float32)]
+            elif self.backend == "numpy":
                 self._buffers[batch] = [np.ones(shape, dtype=np.float32) for shape in shapes]
             else:
                 self._buffers[batch] = [torch.ones(shape, device=self.device) for shape in shapes]
@@ -242,6 +295,8 @@ class StackedMLP:
         """
         if self._epoch is None:
             raise RuntimeError("shuffle() before train_step()")
+        if self.backend == "compiled":
+            return self._compiled_step(start, stop, l2, want_loss)
         if self.backend == "numpy":
             return self._numpy_step(self._epoch[:, start:stop].transpose(0, 2, 1), l2, want_loss)
         return self._torch_step(self._epoch[:, :, start:stop], l2, want_loss)
@@ -249,6 +304,21 @@ class StackedMLP:
     def _dropout_mask(self, shape) -> torch.Tensor:
         # Drawn from torch's global generator on both backends, so checkpoints restore it.
         return torch.empty(shape, device=self.device).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
+
+    def _compiled_step(self, start: int, stop: int, l2: float, want_loss: bool) -> torch.Tensor | None:
+        work, masks = self._layer_buffers(stop - start)
+        if self.dropout > 0:
+            # One (S, width, B) draw per hidden layer, in order, as the other backends draw them.
+            row = 0
+            for width in self.widths[1:-1]:
+                torch.from_numpy(masks[:, row : row + width]).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
+                row += width
+        offsets, widths = self._layout
+        step_cpu = self._step_cpu
+        step_cpu.set_threads(min(self.threads, self.n_seeds))
+        step_cpu.train_step(self._np_flat, self._np_flat_grad, offsets, widths, self._table, self._epoch, start, stop,
+                            l2, self._activation_code, masks, work, self._losses, want_loss)
+        return torch.from_numpy(self._losses.copy()) if want_loss else None
 
     # A diverging run overflows to inf and NaN, which the engine detects and reports once per
     # epoch; numpy's per-operation warnings would only add noise to the terminal (cost: 1 us).
