@@ -35,12 +35,11 @@ from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinishe
 from ibtui.core.model import StackedMLP
 from ibtui.core.optim import FlatAdam, FlatSGD
 from ibtui.core.schedule import snapshot_epochs
+from ibtui.core.shuffle import epoch_orders
 
 CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
 STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
-# Shuffling draws from its own generator per seed, so minibatch order does not depend on init.
-SHUFFLE_SEED_OFFSET = 1 << 40
 
 
 class Stopwatch:
@@ -126,10 +125,11 @@ class _Queued:
 class SnapshotPipeline:
     """Estimates the information plane of snapshots beside training, handing events back in order.
 
-    On a CPU with several cores the engine trains on one thread (dozens of tiny operations per
-    step gain nothing from more and, with a busy neighbour, lose 10-100x to OpenMP barriers) while
-    the estimates run on the remaining cores, so the O(N^2) work overlaps training; once training
-    is done they use every core. For a run with a lot of estimation work they run in separate
+    On a CPU with several cores the engine trains on one thread while estimates run on the
+    remaining cores, so the O(N^2) work overlaps training (a step of several seeds split over
+    threads would lose 10-100x at its barrier with a busy neighbour); while no estimate is in
+    flight, the compiled step spreads the seeds over every core (training_threads); once training
+    is done the estimates use every core. For a run with a lot of estimation work they run in separate
     processes, one snapshot each at a time: in a thread beside training the estimator fought the
     numpy training step for the GIL (training hands it over at each of its ~40 calls per step),
     and the tanh preset took 25 s where the same work in two processes took 13; and two estimator
@@ -202,6 +202,13 @@ class SnapshotPipeline:
             yield checkpoint
         else:
             self.pending.append(_Queued(checkpoint=checkpoint))
+
+    def training_threads(self) -> int:
+        """Cores the training step may use now: every one while no estimate is in flight (they
+        start and end between epochs), else the one left to it."""
+        if not self.on_cpu or any(queued.running for queued in self.pending):
+            return 1
+        return self.threads_before
 
     def training_finished(self) -> None:
         """From now on the estimates may use every core."""
@@ -397,7 +404,6 @@ class Trainer:
         self.layer_names = layer_names(config, ds.n_classes)
         self.batch_size = t.batch_size or len(ds.train_idx)
         self.steps_per_epoch = math.ceil(len(ds.train_idx) / self.batch_size)
-        self.shuffle_generators = [torch.Generator().manual_seed(SHUFFLE_SEED_OFFSET + s) for s in self.seeds]
         torch.manual_seed(t.seed)  # dropout masks
         self._resume_state: dict[str, Any] | None = None
 
@@ -417,7 +423,6 @@ class Trainer:
             "seeds": list(self.seeds),
             "model": self.model.state(),
             "optimizer": self.optimizer.state_dict(),
-            "shuffle_rng": [g.get_state() for g in self.shuffle_generators],
             "torch_rng": torch.get_rng_state(),
             "perms": None if perms is None else perms.cpu(),
             "accum": {k: [v.cpu() for v in vs] for k, vs in accum.items()},
@@ -434,8 +439,8 @@ class Trainer:
                 raise StoreError("the checkpoint was written for other seeds than this run's configuration")
             self.model.load_state(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            for g, s in zip(self.shuffle_generators, state["shuffle_rng"], strict=True):
-                g.set_state(s)
+            # Checkpoints before ibtui drew the epoch orders from (seed, epoch) carry a
+            # "shuffle_rng" state, no longer needed: a resumed run goes on with the new orders.
             torch.set_rng_state(state["torch_rng"])
         except StoreError:
             raise
@@ -565,8 +570,7 @@ class Trainer:
                 first_step = resume["step"]
                 accum = {k: [v.to(self.device) for v in vs] for k, vs in resume["accum"].items()}
             else:
-                order = [torch.randperm(n_train, generator=g) for g in self.shuffle_generators]
-                perms = torch.stack(order).to(self.device, non_blocking=True)
+                perms = torch.from_numpy(epoch_orders(self.seeds, epoch, n_train)).to(self.device, non_blocking=True)
                 accum = {}
                 if self.config.info.grad_snr and epoch in wanted:
                     accum = {
@@ -575,6 +579,7 @@ class Trainer:
                         "count": [torch.zeros(1)],
                     }
             resume = None
+            self.model.threads = pipeline.training_threads()
             self.model.shuffle(perms)
             for step in range(first_step, self.steps_per_epoch):
                 if control.paused:
