@@ -351,7 +351,6 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
             break
         start = spare_at + (layer % 2) * widest * n
         previous = work[start : start + fan_in * n].reshape((fan_in, n))
-        wt = w[:, :fan_in].T.copy()  # (fan_in, fan_out): W's column i contiguous
         z = work[at : at + fan_in * n].reshape((fan_in, n))
         a = work[at + fan_in * n : at + 2 * fan_in * n].reshape((fan_in, n))
         for i in range(fan_in):
@@ -359,9 +358,9 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
             for b in range(n):
                 pi[b] = np.float32(0.0)
         for i in range(0, fan_in - 1, 2):
-            _add_products_twice(previous[i], previous[i + 1], wt[i], wt[i + 1], delta, fan_out)
+            _add_products_twice(previous[i], previous[i + 1], w[:, i], w[:, i + 1], delta, fan_out)
         if fan_in % 2:
-            _add_products(previous[fan_in - 1], wt[fan_in - 1], delta, 0, fan_out)
+            _add_products(previous[fan_in - 1], w[:, fan_in - 1], delta, 0, fan_out)
         for i in range(fan_in):
             pi = previous[i]
             if code != 2:
