@@ -127,19 +127,17 @@ def _times_slope(code, delta, z, a):
 
 
 @njit(fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True)
-def _add_products(out, w, rows, first, count):
-    """out[b] += sum_k w[first + k] * rows[first + k][b], k < count, four rows per pass (one pass
-    per row costs a load and a store of out each time; at these widths that was a third of the
-    step)."""
-    k = first
-    end = first + count
-    while k + 4 <= end:
+def _add_products(out, w, rows, count):
+    """out[b] += sum_k w[k] * rows[k][b] for k < count, four rows per pass (one pass per row costs
+    a load and a store of out each time; at these widths that was a third of the step)."""
+    k = 0
+    while k + 4 <= count:
         w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
         r0, r1, r2, r3 = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
         for b in range(out.shape[0]):
             out[b] += (w0 * r0[b] + w1 * r1[b]) + (w2 * r2[b] + w3 * r3[b])
         k += 4
-    while k < end:
+    while k < count:
         wk, rk = w[k], rows[k]
         for b in range(out.shape[0]):
             out[b] += wk * rk[b]
@@ -278,7 +276,7 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
         for o in range(0, fan_out - 1, 2):
             _add_products_twice(z[o], z[o + 1], w[o], w[o + 1], h, fan_in)
         if fan_out % 2:
-            _add_products(z[fan_out - 1], w[fan_out - 1], h, 0, fan_in)
+            _add_products(z[fan_out - 1], w[fan_out - 1], h, fan_in)
         if layer == layers - 1:
             break
         a = work[at + fan_out * n : at + 2 * fan_out * n].reshape((fan_out, n))
@@ -364,7 +362,7 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
         for i in range(0, fan_in - 1, 2):
             _add_products_twice(previous[i], previous[i + 1], w[:, i], w[:, i + 1], delta, fan_out)
         if fan_in % 2:
-            _add_products(previous[fan_in - 1], w[:, fan_in - 1], delta, 0, fan_out)
+            _add_products(previous[fan_in - 1], w[:, fan_in - 1], delta, fan_out)
         for i in range(fan_in):
             pi = previous[i]
             if code != 2:
