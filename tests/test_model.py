@@ -1,3 +1,5 @@
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -7,7 +9,7 @@ import torch
 from ibtui.core.config import ACTIVATIONS, ModelConfig
 from ibtui.core.errors import ConfigError
 from ibtui.core.model import ACTIVATION_FUNCTIONS, COMPILED_ACTIVATIONS, StackedMLP, init_weights
-from ibtui.core.optim import FlatAdam
+from ibtui.core.optim import FlatAdam, FlatSGD
 
 
 def autograd_grads(model, x, y, l2):
@@ -76,12 +78,13 @@ def test_init_is_per_seed_and_truncated():
     assert torch.equal(stacked.weights[0][1], a[0][0]) and torch.equal(stacked.weights[0][0], c[0][0])
 
 
-def test_flat_adam_equals_torch_adam():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_flat_adam_equals_torch_adam(compiled):
     torch.manual_seed(0)
     p = torch.randn(50)
     ref = p.clone().requires_grad_()
     grad = torch.zeros(50)
-    mine = FlatAdam(p, grad, lr=1e-2)
+    mine = FlatAdam(p, grad, lr=1e-2, compiled=compiled)
     theirs = torch.optim.Adam([ref], lr=1e-2)
     for _ in range(20):
         g = torch.randn(50)
@@ -179,3 +182,77 @@ def test_the_compiled_tanh_is_tanh():
     assert np.abs(got - exact).max() < 4e-7
     small = np.abs(z) < 0.01  # relative accuracy where tanh(z) ~ z
     assert (np.abs(got - exact)[small] <= 3e-7 * np.abs(exact[small])).all()
+
+
+def test_compiled_sgd_is_sgd():
+    torch.manual_seed(0)
+    p, grad = torch.randn(40), torch.randn(40)
+    expected = p - 0.05 * grad
+    FlatSGD(p, grad, lr=0.05, compiled=True).step()
+    torch.testing.assert_close(p, expected, rtol=0, atol=1e-7)
+
+
+def _steps_one_by_one(model, optimizer, first, stop, batch, l2):
+    n = model._epoch.shape[1]
+    loss = None
+    for k in range(first, stop):
+        start = k * batch
+        loss = model.train_step(start, min(start + batch, n), l2, want_loss=k == -(-n // batch) - 1)
+        optimizer.step()
+    return loss
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_many_steps_in_one_call_equal_the_steps_one_by_one(optimizer, threads):
+    """train_steps (the compiled step's loop with the optimiser inside) gives bitwise the numbers
+    of train_step + optimizer.step: the trainer mixes the two (epochs with gradient statistics go
+    step by step), so a run must not depend on which one ran."""
+    torch.manual_seed(0)
+    x, y = torch.randn(90, 6), torch.randint(0, 3, (90,))
+    perms = torch.stack([torch.randperm(90) for _ in range(3)])
+    results = []
+    for many in (False, True):
+        model = StackedMLP(6, 3, ModelConfig(hidden=(9, 4), activation="tanh"), seeds=[0, 1, 2], device=torch.device("cpu"), backend="compiled")
+        model.threads = threads
+        model.bind_data(x, y)
+        make = FlatAdam if optimizer == "adam" else FlatSGD
+        opt = make(model.flat, model.flat_grad, lr=0.01, compiled=True)
+        losses = []
+        for epoch in range(2):
+            model.shuffle(perms.roll(epoch, 1))
+            # batch 32: steps of 32, 32 and 26 samples; the first epoch in two calls (1 + 2 steps)
+            for first, stop in ((0, 1), (1, 3)) if epoch == 0 else ((0, 3),):
+                loss = model.train_steps(first, stop, 32, 0.01, opt) if many else _steps_one_by_one(model, opt, first, stop, 32, 0.01)
+                losses.append(loss)
+        assert (losses[0] is None) and losses[1] is not None
+        results.append((model.flat.clone(), torch.stack(losses[1:]), opt.step_count if optimizer == "adam" else 0))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
+
+
+def test_many_steps_refuse_dropout():
+    model = StackedMLP(4, 2, ModelConfig(hidden=(5,), dropout=0.5), seeds=[0], device=torch.device("cpu"), backend="compiled")
+    assert not model.trains_many_steps
+    with pytest.raises(RuntimeError, match="dropout"):
+        model.train_steps(0, 1, 8, 0.0, FlatSGD(model.flat, model.flat_grad, 0.1, compiled=True))
+
+
+def test_the_compiled_step_leaves_torch_on_its_thread_count():
+    """numba's OpenMP layer shares torch's runtime, and starting it (once a process, so in a fresh
+    one here) set torch's thread count to numba's: every optimiser step then woke a second thread."""
+    pytest.importorskip("numba")
+    code = (
+        "import torch; from ibtui.core.config import ModelConfig; from ibtui.core.model import StackedMLP\n"
+        "torch.set_num_threads(1)\n"
+        "model = StackedMLP(6, 3, ModelConfig(hidden=(9,)), seeds=range(4), device=torch.device('cpu'), backend='compiled')\n"
+        "model.threads = 2\n"
+        "model.bind_data(torch.randn(80, 6), torch.randint(0, 3, (80,)))\n"
+        "model.shuffle(torch.arange(80).repeat(4, 1))\n"
+        "model.train_step(0, 20, 0.0, want_loss=False)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "1"

@@ -28,6 +28,7 @@ else (the optimiser, checkpoints, the snapshot forward pass) sees torch tensors.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -305,6 +306,45 @@ class StackedMLP:
         # Drawn from torch's global generator on both backends, so checkpoints restore it.
         return torch.empty(shape, device=self.device).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
 
+    @property
+    def trains_many_steps(self) -> bool:
+        """Whether train_steps is available: the compiled step without dropout (whose masks come
+        from torch's generator between steps)."""
+        return self.backend == "compiled" and self.dropout == 0
+
+    def train_steps(self, first: int, stop: int, batch: int, l2: float, optimizer) -> torch.Tensor | None:
+        """Steps first..stop-1 of the epoch (step k: samples [k * batch, (k + 1) * batch) of the
+        order), each followed by optimizer's update (a FlatAdam or FlatSGD made with
+        compiled=True), in one call; the numbers are those of train_step + optimizer.step.
+        Returns the per-seed cross-entropy of the epoch's last step when it is among them."""
+        if not self.trains_many_steps:
+            raise RuntimeError("train_steps needs the compiled backend and no dropout")
+        if self._epoch is None:
+            raise RuntimeError("shuffle() before train_steps()")
+        work, _ = self._layer_buffers(batch)
+        offsets, widths = self._layout
+        code, lr, beta1, beta2, eps, done, exp_avg, exp_avg_sq = optimizer.kernel_args()
+        with self._threads_for_step():
+            self._step_cpu.train_steps(self._np_flat, self._np_flat_grad, exp_avg, exp_avg_sq, offsets, widths, self._table,
+                                       self._epoch, first, stop, batch, l2, self._activation_code, code, lr, beta1, beta2,
+                                       eps, done, work, self._losses)
+        optimizer.advance(stop - first)
+        last = math.ceil(self._epoch.shape[1] / batch) - 1
+        return torch.from_numpy(self._losses.copy()) if first <= last < stop else None
+
+    @contextlib.contextmanager
+    def _threads_for_step(self):
+        threads = min(self.threads, self.n_seeds, self._step_cpu.MAX_THREADS)
+        torch_threads = torch.get_num_threads()
+        if self._step_cpu.threads() != threads:
+            self._step_cpu.set_threads(threads)
+        yield
+        if torch.get_num_threads() != torch_threads:
+            # numba's OpenMP layer runs on torch's libgomp, and starting it or setting its count
+            # sets this thread's OpenMP thread count, which torch reads: the optimiser's step
+            # would then wake a second thread every time (5.5 -> 56 us under PASSIVE waiting).
+            torch.set_num_threads(torch_threads)
+
     def _compiled_step(self, start: int, stop: int, l2: float, want_loss: bool) -> torch.Tensor | None:
         work, masks = self._layer_buffers(stop - start)
         if self.dropout > 0:
@@ -314,10 +354,9 @@ class StackedMLP:
                 torch.from_numpy(masks[:, row : row + width]).bernoulli_(1.0 - self.dropout).div_(1.0 - self.dropout)
                 row += width
         offsets, widths = self._layout
-        step_cpu = self._step_cpu
-        step_cpu.set_threads(min(self.threads, self.n_seeds))
-        step_cpu.train_step(self._np_flat, self._np_flat_grad, offsets, widths, self._table, self._epoch, start, stop,
-                            l2, self._activation_code, masks, work, self._losses, want_loss)
+        with self._threads_for_step():
+            self._step_cpu.train_step(self._np_flat, self._np_flat_grad, offsets, widths, self._table, self._epoch, start,
+                                      stop, l2, self._activation_code, masks, work, self._losses, want_loss)
         return torch.from_numpy(self._losses.copy()) if want_loss else None
 
     # A diverging run overflows to inf and NaN, which the engine detects and reports once per

@@ -11,11 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 
 class FlatAdam:
-    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    """compiled: update with step_cpu's Adam (the compiled training step's, which train_steps also
+    applies inside its loop, so that both give the same numbers) instead of torch's."""
+
+    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 compiled: bool = False):
         self.param = param
         self.grad = grad
         self.lr = lr
@@ -28,10 +33,28 @@ class FlatAdam:
         # for the seven vector operations below); it is private API, so fall back when absent.
         self._fused = hasattr(torch, "_fused_adam_")
         self._step_tensor = torch.zeros((), dtype=torch.float32, device=param.device)
+        self._compiled = None
+        if compiled:
+            from ibtui.core import step_cpu
+
+            self._compiled = step_cpu
+            self._arrays = tuple(t.numpy() for t in (param, grad, self.exp_avg, self.exp_avg_sq))
+
+    def kernel_args(self) -> tuple:
+        """(code, lr, beta1, beta2, eps, steps so far, exp_avg, exp_avg_sq) for step_cpu.train_steps."""
+        _, _, exp_avg, exp_avg_sq = self._arrays
+        return (0, self.lr, self.beta1, self.beta2, self.eps, self.step_count, exp_avg, exp_avg_sq)
+
+    def advance(self, steps: int) -> None:
+        """Count `steps` updates made elsewhere (by step_cpu.train_steps)."""
+        self.step_count += steps
 
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
+        if self._compiled is not None:
+            self._compiled.adam_step(*self._arrays, self.lr, self.beta1, self.beta2, self.eps, self.step_count)
+            return
         if self._fused:
             try:
                 self._step_tensor.fill_(self.step_count)
@@ -64,13 +87,29 @@ class FlatAdam:
 
 
 class FlatSGD:
-    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float):
+    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float, compiled: bool = False):
         self.param = param
         self.grad = grad
         self.lr = lr
+        self._compiled = None
+        if compiled:  # as FlatAdam's
+            from ibtui.core import step_cpu
+
+            self._compiled = step_cpu
+            self._arrays = (param.numpy(), grad.numpy())
+
+    def kernel_args(self) -> tuple:
+        empty = np.zeros(0, np.float32)
+        return (1, self.lr, 0.0, 0.0, 0.0, 0, empty, empty)
+
+    def advance(self, steps: int) -> None:
+        pass
 
     @torch.no_grad()
     def step(self) -> None:
+        if self._compiled is not None:
+            self._compiled.sgd_step(*self._arrays, self.lr)
+            return
         self.param.add_(self.grad, alpha=-self.lr)
 
     def state_dict(self) -> dict[str, Any]:

@@ -375,12 +375,18 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
     return loss / n if want_loss else 0.0
 
 
+MAX_THREADS = numba.config.NUMBA_NUM_THREADS  # numba's pool
+
+
+def threads() -> int:
+    """The threads train_step uses when called from this thread."""
+    return numba.get_num_threads()
+
+
 def set_threads(count: int) -> None:
     """The threads train_step spreads the seeds over, in the calling thread (numba keeps the
     count per thread); at most numba's pool size."""
-    count = max(1, min(count, numba.config.NUMBA_NUM_THREADS))
-    if numba.get_num_threads() != count:
-        numba.set_num_threads(count)
+    numba.set_num_threads(max(1, min(count, MAX_THREADS)))
 
 
 @njit(nogil=True, fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True, parallel=True)
@@ -393,3 +399,86 @@ def train_step(flat, grad, offsets, widths, table, perms, start, stop, l2, code,
     for s in prange(perms.shape[0]):
         losses[s] = _seed_step(flat, grad, offsets, widths, table, perms[s, start:stop], l2, code, masks,
                                work[s * per_seed : (s + 1) * per_seed], s, want_loss)
+
+
+# -- the optimiser, and whole runs of steps ---------------------------------------------------
+#
+# The seeds' parallel region costs a wake-up of the sleeping worker threads each time it starts:
+# about 60 us on a 2-core VM under OMP_WAIT_POLICY=PASSIVE (which ibtui sets, so that OpenMP
+# threads never spin beside a busy neighbour), close to a whole 10-seed step. train_steps runs
+# many steps, each seed's optimiser update included, in one region; each seed's steps depend only
+# on that seed, so the threads need no barrier between steps.
+#
+# The updates below are plain IEEE arithmetic (no fastmath: no contraction, no reassociation),
+# so an element's update is the same float whichever loop, vectorised or not, computes it: a
+# seed updated inside train_steps equals the same seed updated by adam_step on the whole buffer.
+
+OPTIMIZER_CODES = {"adam": 0, "sgd": 1}
+
+
+@njit(boundscheck=False, cache=True)
+def _adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step):
+    """Adam (Kingma & Ba, as torch.optim.Adam without weight decay) over one stretch of
+    parameters; step counts from 1. The scalar factors are float64, as in torch's fused Adam."""
+    bias1 = 1.0 - beta1**step
+    bias2_sqrt = math.sqrt(1.0 - beta2**step)
+    step_size = np.float32(lr / bias1)
+    keep1, keep2 = np.float32(beta1), np.float32(beta2)
+    take1, take2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
+    scale, eps32 = np.float32(1.0 / bias2_sqrt), np.float32(eps)
+    for i in range(param.shape[0]):
+        g = grad[i]
+        m = keep1 * exp_avg[i] + take1 * g
+        v = keep2 * exp_avg_sq[i] + take2 * (g * g)
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        param[i] -= step_size * (m / (math.sqrt(v) * scale + eps32))
+
+
+@njit(boundscheck=False, cache=True)
+def _sgd_update(param, grad, lr):
+    rate = np.float32(lr)
+    for i in range(param.shape[0]):
+        param[i] -= rate * grad[i]
+
+
+@njit(nogil=True, boundscheck=False, cache=True)
+def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step):
+    """One Adam update of a whole flat buffer (the optimiser's step after train_step)."""
+    _adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step)
+
+
+@njit(nogil=True, boundscheck=False, cache=True)
+def sgd_step(param, grad, lr):
+    _sgd_update(param, grad, lr)
+
+
+@njit(nogil=True, fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True, parallel=True)
+def train_steps(flat, grad, exp_avg, exp_avg_sq, offsets, widths, table, perms, first, stop, batch, l2, code,
+                optimizer, lr, beta1, beta2, eps, step_count, work, losses):
+    """Steps first..stop-1 of the epoch (step k trains on perms[s, k * batch : (k + 1) * batch]),
+    each followed by the optimiser's update of that seed (optimizer: OPTIMIZER_CODES; Adam's
+    k-th update here has step number step_count + k - first + 1). Every seed's cross-entropy of
+    the epoch's last step lands in losses when that step is among them. No dropout."""
+    seeds = perms.shape[0]
+    n_train = perms.shape[1]
+    last = (n_train + batch - 1) // batch - 1
+    per_seed = work.shape[0] // seeds
+    layers = widths.shape[0] - 1
+    no_masks = np.zeros((seeds, 0, 0), np.float32)
+    for s in prange(seeds):
+        mine = work[s * per_seed : (s + 1) * per_seed]
+        for k in range(first, stop):
+            begin = k * batch
+            end = min(begin + batch, n_train)
+            loss = _seed_step(flat, grad, offsets, widths, table, perms[s, begin:end], l2, code, no_masks, mine, s, k == last)
+            if k == last:
+                losses[s] = loss
+            for layer in range(layers):
+                size = widths[layer + 1] * (widths[layer] + 1)
+                at = offsets[layer] + s * size
+                if optimizer == 0:
+                    _adam_update(flat[at : at + size], grad[at : at + size], exp_avg[at : at + size],
+                                 exp_avg_sq[at : at + size], lr, beta1, beta2, eps, step_count + k - first + 1)
+                else:
+                    _sgd_update(flat[at : at + size], grad[at : at + size], lr)

@@ -40,6 +40,7 @@ from ibtui.core.shuffle import epoch_orders
 CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
 STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
+STEP_CALL_SAMPLES = 2**16  # seed-samples per call of the compiled multi-step training (Trainer.steps_per_call)
 
 
 class Stopwatch:
@@ -404,14 +405,19 @@ class Trainer:
         self.layer_names = layer_names(config, ds.n_classes)
         self.batch_size = t.batch_size or len(ds.train_idx)
         self.steps_per_epoch = math.ceil(len(ds.train_idx) / self.batch_size)
+        # Steps per call of model.train_steps: about 2^16 seed-samples, a few milliseconds on a
+        # small network, so that pause and stop stay prompt.
+        self.steps_per_call = max(1, STEP_CALL_SAMPLES // (self.batch_size * len(self.seeds)))
         torch.manual_seed(t.seed)  # dropout masks
         self._resume_state: dict[str, Any] | None = None
 
     def _make_optimizer(self) -> FlatAdam | FlatSGD:
         t = self.config.train
+        # The compiled step's own update, which train_steps applies too (same numbers either way).
+        compiled = self.model.backend == "compiled"
         if t.optimizer == "adam":
-            return FlatAdam(self.model.flat, self.model.flat_grad, lr=t.lr)
-        return FlatSGD(self.model.flat, self.model.flat_grad, lr=t.lr)
+            return FlatAdam(self.model.flat, self.model.flat_grad, lr=t.lr, compiled=compiled)
+        return FlatSGD(self.model.flat, self.model.flat_grad, lr=t.lr, compiled=compiled)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -581,7 +587,12 @@ class Trainer:
             resume = None
             self.model.threads = pipeline.training_threads()
             self.model.shuffle(perms)
-            for step in range(first_step, self.steps_per_epoch):
+            # Without per-step gradient statistics the compiled step runs many steps per call (one
+            # wake-up of the worker threads instead of one a step); pause and stop are honoured
+            # between calls, every steps_per_call steps.
+            many = self.model.trains_many_steps and not accum
+            step = first_step
+            while step < self.steps_per_epoch:
                 if control.paused:
                     paused_at = time.perf_counter()
                     control.wait_while_paused()
@@ -589,6 +600,13 @@ class Trainer:
                 if control.stop_requested:
                     yield from self._interrupt(pipeline, epoch - 1, step, perms, accum, snapshots_done, elapsed)
                     return
+                if many:
+                    stop = min(step + self.steps_per_call, self.steps_per_epoch)
+                    step_loss = self.model.train_steps(step, stop, self.batch_size, cfg.l2, self.optimizer)
+                    step = stop
+                    if step_loss is not None:
+                        per_seed_loss = step_loss
+                    continue
                 last_step = step == self.steps_per_epoch - 1
                 start = step * self.batch_size
                 step_loss = self.model.train_step(start, min(start + self.batch_size, n_train), cfg.l2, want_loss=last_step)
@@ -600,6 +618,7 @@ class Trainer:
                         squares.addcmul_(grad, grad)
                     accum["count"][0] += 1
                 self.optimizer.step()
+                step += 1
 
             last_loss = per_seed_loss
             # The weights too: the epoch's last update can overflow after its loss was computed.
