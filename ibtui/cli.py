@@ -251,6 +251,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
     from rich.table import Table
 
     from ibtui.core.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
+    from ibtui.core.config import what_ran
     from ibtui.core.errors import StoreError
     from ibtui.core.store import load_run
 
@@ -259,7 +260,8 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
         raise StoreError(f"{run_dir} has no snapshots yet, so there is nothing to report")
     analysis = analyse_run(record)
     seeds = analysis.get("seeds", 1)
-    table = Table(title=f"Compression verdicts: {escape(str(record.summary.get('name', record.config.name)))}, {seeds} seed(s), "
+    ran = ", ".join(what_ran(record.config, str(record.summary.get("name") or record.config.name)))
+    table = Table(title=f"Compression verdicts: {escape(ran)}, {seeds} seed(s), "
                   f"{len(record.snapshots)} snapshots to epoch {record.snapshots[-1].epoch:,}", title_justify="left")
     for column in VERDICT_COLUMNS:
         table.add_column(column, no_wrap=True, justify="left" if column in ("layer", "estimator") else "right")

@@ -122,3 +122,12 @@ def test_random_configs_load_or_raise_our_error(section, key, value):
     except IbtuiError:
         return
     assert isinstance(config, RunConfig)
+
+
+def test_titles_name_the_activation_when_it_is_not_the_presets():
+    from ibtui.core.config import what_ran
+
+    tanh = load_preset("tanh")
+    assert what_ran(tanh, "tanh") == ["tanh", "hidden 10-7-5-4-3"]
+    assert what_ran(tanh.with_overrides({"model.activation": "relu"}), "tanh") == ["tanh", "relu, hidden 10-7-5-4-3"]
+    assert what_ran(tanh.with_overrides({"train.l2": 0.001}), "tanh")[-1] == "L2 1e-3"

@@ -299,3 +299,24 @@ def validate(config: RunConfig) -> None:
 def _choice(kind: str, value: str, known: tuple[str, ...]) -> None:
     if value not in known:
         raise ConfigError(unknown_name(kind, value, known))
+
+
+def short_number(value: float | None) -> str:
+    """Short numbers for titles: 0.07, 1e-3, 2.5e-4, 30."""
+    if value is None:
+        return "?"
+    if value != 0 and abs(value) < 0.01:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}"
+
+
+def what_ran(config: RunConfig, name: str) -> list[str]:
+    """How titles say what ran: [name, the network, L2 when used]. The activation is named unless
+    it is the name, so a tanh preset run with --activation relu reads "tanh, relu, hidden ..."."""
+    network = "hidden " + "-".join(str(w) for w in config.model.hidden)
+    parts = [name, network if name == config.model.activation else f"{config.model.activation}, {network}"]
+    if config.train.l2 > 0:
+        parts.append(f"L2 {short_number(config.train.l2)}")
+    return parts

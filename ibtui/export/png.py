@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 
+from ibtui.core.config import short_number, what_ran
 from ibtui.core.store import RunRecord, load_run, write_atomic
 
 DPI = 150
@@ -249,14 +250,14 @@ def estimator_title(estimator: str, record: RunRecord) -> str:
     info = record.config.info
     if estimator in ("kde_upper", "kde_lower"):
         bound = "upper" if estimator == "kde_upper" else "lower"
-        return f"KDE {bound} bound, $\\sigma^2$ = {_number(info.noise_variance)}"
+        return f"KDE {bound} bound, $\\sigma^2$ = {short_number(info.noise_variance)}"
     if estimator == "binning":
         if info.n_bins is not None:
             if info.bin_range is not None:
                 low, high = info.bin_range
-                return f"Binning, {info.n_bins} bins on [{_number(low)}, {_number(high)}]"
+                return f"Binning, {info.n_bins} bins on [{short_number(low)}, {short_number(high)}]"
             return f"Binning, {info.n_bins} bins on the data's range"
-        return f"Binning, bin size {_number(info.bin_size)}"
+        return f"Binning, bin size {short_number(info.bin_size)}"
     if estimator == "adaptive":
         return f"Adaptive binning, {info.adaptive_bins} bins"
     return estimator
@@ -268,12 +269,8 @@ def estimator_title(estimator: str, record: RunRecord) -> str:
 def _header(record: RunRecord, what: str, width_inches: float) -> str:
     """What ran (name, network, L2, seeds, how it ended) and on which data, wrapped to the figure."""
     config, summary = record.config, record.summary
-    name = summary.get("name") or config.name
-    network = "-".join(str(w) for w in config.model.hidden)
-    net = f"hidden {network}" if name == config.model.activation else f"{config.model.activation}, hidden {network}"
-    first = [f"{what}: {name}", net]
-    if config.train.l2 > 0:
-        first.append(f"L2 {_number(config.train.l2)}")
+    name, *network = what_ran(config, summary.get("name") or config.name)
+    first = [f"{what}: {name}", *network]
     seeds = list(summary.get("seeds") or range(config.train.seed, config.train.seed + config.train.seeds))
     if len(seeds) == 1:
         first.append(f"seed {seeds[0]}")
@@ -434,14 +431,3 @@ def _summary_float(record: RunRecord, key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value > 0 else None
-
-
-def _number(value: float | None) -> str:
-    """Short numbers for titles: 0.07, 1e-3, 2.5e-4, 30."""
-    if value is None:
-        return "?"
-    if value != 0 and abs(value) < 0.01:
-        mantissa, exponent = f"{value:.3e}".split("e")
-        mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}e{int(exponent)}"
-    return f"{value:g}"
