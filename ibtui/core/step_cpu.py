@@ -5,6 +5,8 @@ numpy step took 195 us for it (56 us for one seed), mostly in the ~40 separate c
 per step, each a few microseconds of dispatch and a pass over memory. Here one call does the
 whole step for every seed (15 us a seed on one core), and the seeds, which share nothing, are
 spread over threads (numba's prange), so 10 seeds use every core the engine gives training.
+train_step is one step; train_steps (at the end) is many, the optimiser's update included, in
+one parallel region.
 
 Layout, as in model.py: per layer one block (fan_out, fan_in + 1) per seed, W transposed with the
 bias as its last column, all blocks in one flat float32 buffer; the gradients land in a buffer of
