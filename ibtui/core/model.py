@@ -14,9 +14,9 @@ Three implementations of the training step share that layout:
 
 * compiled, the default on CPU: the whole step of every seed in one call to a loop compiled by
   numba (step_cpu.py), the seeds spread over the cores; train_steps runs many steps, the
-  optimiser's update included, in one call (the trainer's usual path). These networks are tiny (a 256 x 12 by
-  12 x 10 product is 31k multiply-adds), so the other two spend most of a step on the dispatch
-  of their ~40 calls; this one measured 2-3x faster than numpy (DEVELOPERS.md).
+  optimiser's update included, in one call (the trainer's usual path). These networks are tiny
+  (a 256 x 12 by 12 x 10 product is 31k multiply-adds), so the other two spend most of a step on
+  the dispatch of their ~40 calls; this one measured 2-3x faster than numpy (DEVELOPERS.md).
 * numpy, on CPU for the activations the compiled step lacks (softplus, elu, gelu) or when numba
   cannot be imported. numpy's matmul (OpenBLAS small-matrix kernels) takes about 2 us where
   torch's bmm takes 7 us, its float32 tanh 1.3 us where torch's takes 8, and an elementwise

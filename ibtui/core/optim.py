@@ -97,10 +97,10 @@ class FlatSGD:
 
             self._compiled = step_cpu
             self._arrays = (param.numpy(), grad.numpy())
+        self._no_state = np.zeros(0, np.float32)  # train_steps' Adam moments, unused by SGD
 
     def kernel_args(self) -> tuple:
-        empty = np.zeros(0, np.float32)
-        return (1, self.lr, 0.0, 0.0, 0.0, 0, empty, empty)
+        return (1, self.lr, 0.0, 0.0, 0.0, 0, self._no_state, self._no_state)
 
     def advance(self, steps: int) -> None:
         pass
