@@ -1,4 +1,4 @@
-"""Benchmarks of ibtui.core.mi: the snapshot hot path of the training engine.
+"""Benchmarks of ibtui.estimators: the snapshot hot path of the training engine.
 
 Run as `python -m benchmarks.bench_mi` from the repository root. Targets on the 2-core CPU machine
 (torch.set_num_threads(2)): KDE upper + lower for 6 tanh layers (widths 10, 7, 5, 4, 3, 2) over
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import format_table, row as _row, time_ms as _time
-from ibtui.core import mi
+from ibtui import estimators as mi
 
 WIDTHS = (10, 7, 5, 4, 3, 2)
 N = 4096
@@ -69,7 +69,7 @@ def peak_kib():
 
 
 from benchmarks.common import format_table, row as _row, time_ms as _time
-from ibtui.core import mi
+from ibtui import estimators as mi
 n, d = int(sys.argv[1]), int(sys.argv[2])
 gen = torch.Generator().manual_seed(0)
 t = torch.tanh(torch.randn(n, d, generator=gen) * 2)
@@ -103,8 +103,8 @@ def memory_row(n: int, d: int) -> dict:
 def engine_throughput_row(layers, labels, repeats: int) -> dict:
     """Snapshots per second through the engine's estimator processes (train.SnapshotPipeline):
     with training done, two processes of one torch thread each estimate one snapshot apiece."""
-    from ibtui.core.config import InfoConfig
-    from ibtui.core.workers import estimator_pool, timed_estimate
+    from ibtui.config import InfoConfig
+    from ibtui.engine.workers import estimator_pool, timed_estimate
 
     info = InfoConfig(estimators=("kde_upper", "kde_lower"), noise_variance=NOISE_VARIANCE)
     stacked = [layer.unsqueeze(0).numpy() for layer in layers]  # one seed

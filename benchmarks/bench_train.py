@@ -25,12 +25,12 @@ from unittest import mock
 import torch
 
 from benchmarks.common import format_table, row
-from ibtui.core.data import load_dataset
-from ibtui.core.presets import load_preset
-from ibtui.core.runner import execute, prepare_run
-from ibtui.core import train
-from ibtui.core.model import StackedMLP
-from ibtui.core.train import Trainer
+from ibtui.data import load_dataset
+from ibtui.runs.presets import load_preset
+from ibtui.runs.runner import execute, prepare_run
+from ibtui.engine import trainer as train
+from ibtui.engine.model import StackedMLP
+from ibtui.engine.trainer import Trainer
 
 NO_SNAPSHOTS = {"info.schedule": "every", "info.every": 10**9, "info.grad_snr": False, "info.estimators": ("binning",)}
 

@@ -15,8 +15,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from ibtui.core.presets import load_preset
-from ibtui.core.runner import execute, prepare_run
+from ibtui.runs.presets import load_preset
+from ibtui.runs.runner import execute, prepare_run
 
 
 def config_for(preset: str, epochs: int, estimator: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cairosvg
 
-from ibtui.core.presets import load_preset
+from ibtui.runs.presets import load_preset
 from ibtui.tui.app import IbtuiApp
 
 SIZE = (120, 36)

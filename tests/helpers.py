@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ibtui.core.config import RunConfig
-from ibtui.core.events import TIMING_FIELDS
-from ibtui.core.presets import load_preset
+from ibtui.config import RunConfig
+from ibtui.engine.events import TIMING_FIELDS
+from ibtui.runs.presets import load_preset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def crashing_engine_child(config, run_dir, run_id, control, events, log) -> None
     import os
     import sys
 
-    from ibtui.core import runner
+    from ibtui.runs import runner
 
     with open(log, "ab", buffering=0) as sink:
         os.dup2(sink.fileno(), 2)

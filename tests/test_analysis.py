@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ibtui.core.analysis import CompressionRule, analyse_curve, analyse_snapshots, smooth, snr_transition
+from ibtui.runs.analysis import CompressionRule, analyse_curve, analyse_snapshots, smooth, snr_transition
 
 EPOCHS = np.arange(0, 2001, 10, dtype=float)  # 201 snapshots
 

@@ -1,10 +1,10 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ibtui.core.config import RunConfig, from_dict, load_toml
-from ibtui.core.errors import ConfigError, IbtuiError
-from ibtui.core.presets import load_preset, preset_paths
-from ibtui.core.schedule import log_epochs, saxe_epochs, snapshot_epochs
+from ibtui.config import RunConfig, from_dict, load_toml
+from ibtui.errors import ConfigError, IbtuiError
+from ibtui.runs.presets import load_preset, preset_paths
+from ibtui.engine.schedule import log_epochs, saxe_epochs, snapshot_epochs
 
 EXPECTED_PRESETS = {"tanh", "relu", "tishby", "pokemon-relu", "pokemon-tanh", "pokemon-relu-l2", "pokemon-tanh-l2"}
 
@@ -125,7 +125,7 @@ def test_random_configs_load_or_raise_our_error(section, key, value):
 
 
 def test_titles_name_the_activation_when_it_is_not_the_presets():
-    from ibtui.core.config import what_ran
+    from ibtui.config import what_ran
 
     tanh = load_preset("tanh")
     assert what_ran(tanh, "tanh") == ["tanh", "hidden 10-7-5-4-3"]

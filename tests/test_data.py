@@ -1,4 +1,4 @@
-"""Tests for ibtui.core.data: the tishby patterns, the Pokemon reader and stand-in, CSVs, splits."""
+"""Tests for ibtui.data: the tishby patterns, the Pokemon reader and stand-in, CSVs, splits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ibtui.core import data as D
-from ibtui.core.errors import ConfigError, DataError
+from ibtui import data as D
+from ibtui.errors import ConfigError, DataError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POKEMON_SAMPLE = SHARED_DATA / "pokemon_go_predictemall_first300rows.csv"

@@ -8,11 +8,11 @@ import time
 import pytest
 import torch
 
-from ibtui.core.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
-from ibtui.core.runner import execute, prepare_resume, prepare_run
-from ibtui.core.store import load_run
-from ibtui.core import train, workers
-from ibtui.core.train import RunControl, Trainer
+from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
+from ibtui.runs.runner import execute, prepare_resume, prepare_run
+from ibtui.runs.store import load_run
+from ibtui.engine import trainer as train, workers
+from ibtui.engine.trainer import RunControl, Trainer
 
 from helpers import snapshot_lines_without_timing, tiny_config
 
@@ -94,9 +94,9 @@ def test_a_stop_does_not_wait_for_the_estimates_behind(monkeypatch):
     what is unfinished, instead of waiting for every queued estimate."""
     import numpy as np
 
-    from ibtui.core.config import InfoConfig
+    from ibtui.config import InfoConfig
 
-    monkeypatch.setattr(train.mi, "estimate_info_plane", lambda *args: time.sleep(0.5) or {})
+    monkeypatch.setattr(train.estimators, "estimate_info_plane", lambda *args: time.sleep(0.5) or {})
     control = RunControl()
     pipeline = train.SnapshotPipeline(torch.device("cpu"), control)
     if pipeline.pool is None:
@@ -153,7 +153,7 @@ def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
 
 
 def test_unavailable_cuda_is_a_config_error():
-    from ibtui.core.errors import ConfigError
+    from ibtui.errors import ConfigError
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -163,7 +163,7 @@ def test_unavailable_cuda_is_a_config_error():
 
 def test_the_core_imports_neither_textual_nor_matplotlib():
     code = (
-        "import sys, ibtui.core, ibtui.core.train, ibtui.core.runner, ibtui.core.store, ibtui.core.mi; "
+        "import sys, ibtui.config, ibtui.engine.trainer, ibtui.runs.runner, ibtui.runs.store, ibtui.estimators; "
         "import ibtui.cli; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'matplotlib')]; "
         "print(bad); sys.exit(1 if bad else 0)"
@@ -196,7 +196,7 @@ def test_the_torch_training_step_trains_like_the_numpy_one(monkeypatch):
     torch step on the CPU through the whole engine and compare."""
     import functools
 
-    from ibtui.core.model import StackedMLP
+    from ibtui.engine.model import StackedMLP
 
     config = tiny_config(**{"train.seeds": 2, "info.estimators": ("binning",), "model.dropout": 0.0, "train.l2": 1e-3})
     numpy_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
@@ -211,7 +211,7 @@ def test_the_torch_training_step_trains_like_the_numpy_one(monkeypatch):
 def test_the_engine_process_relays_events_and_reports_a_crash(tmp_path, monkeypatch):
     """execute_in_process (the TUI's engine) relays the run's events and outcome; a child that
     dies without an outcome is a failed run whose reason ends with the child's last words."""
-    from ibtui.core import runner
+    from ibtui.runs import runner
 
     seen = []
     outcome = runner.execute_in_process(tiny_config(), tmp_path / "ok", "r1", [seen.append], RunControl(shared=True))

@@ -1,4 +1,4 @@
-"""Tests of ibtui.core.mi against the sanity facts of DESIGN.md and plain reference code."""
+"""Tests of ibtui.estimators against the sanity facts of DESIGN.md and plain reference code."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ibtui.core import mi
-from ibtui.core.errors import ConfigError, IbtuiError
+from ibtui import estimators as mi
+from ibtui.errors import ConfigError, IbtuiError
 
 KDE_BOUNDS = ("upper", "lower")
 
@@ -241,8 +241,8 @@ def test_kde_falls_back_to_torch_with_a_warning_where_numba_cannot_load(monkeypa
     rng = np.random.default_rng(3)
     t, y = np.tanh(rng.normal(size=(150, 3))), rng.integers(0, 2, 150)
     monkeypatch.setattr(mi, "_compiled", mi._NOT_LOADED)
-    monkeypatch.setitem(sys.modules, "ibtui.core.kde_cpu", None)  # import raises ImportError
-    monkeypatch.delattr(sys.modules["ibtui.core"], "kde_cpu", raising=False)
+    monkeypatch.setitem(sys.modules, "ibtui.estimators._kde_cpu", None)  # import raises ImportError
+    monkeypatch.delattr(sys.modules["ibtui.estimators"], "_kde_cpu", raising=False)
     with pytest.warns(RuntimeWarning, match="compiled KDE kernel is unavailable"):
         got = mi.kde_mi(t, y, 0.01)
     assert mi._compiled is None

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from ibtui.core.config import ACTIVATIONS, ModelConfig
-from ibtui.core.errors import ConfigError
-from ibtui.core.model import ACTIVATION_FUNCTIONS, COMPILED_ACTIVATIONS, StackedMLP, init_weights
-from ibtui.core.optim import FlatAdam, FlatSGD
+from ibtui.config import ACTIVATIONS, ModelConfig
+from ibtui.errors import ConfigError
+from ibtui.engine.model import ACTIVATION_FUNCTIONS, COMPILED_ACTIVATIONS, StackedMLP, init_weights
+from ibtui.engine.optim import FlatAdam, FlatSGD
 
 
 def autograd_grads(model, x, y, l2):
@@ -145,8 +145,8 @@ def test_auto_backend_is_compiled_where_it_covers_the_activation():
 
 
 def test_training_falls_back_to_numpy_with_a_warning_where_numba_cannot_load(monkeypatch):
-    monkeypatch.setitem(sys.modules, "ibtui.core.step_cpu", None)  # import raises ImportError
-    monkeypatch.delattr(sys.modules["ibtui.core"], "step_cpu", raising=False)
+    monkeypatch.setitem(sys.modules, "ibtui.engine.step_cpu", None)  # import raises ImportError
+    monkeypatch.delattr(sys.modules["ibtui.engine"], "step_cpu", raising=False)
     with pytest.warns(RuntimeWarning, match="compiled training step is unavailable"):
         model = StackedMLP(4, 2, ModelConfig(hidden=(3,), activation="tanh"), seeds=[0], device=torch.device("cpu"))
     assert model.backend == "numpy"
@@ -167,7 +167,7 @@ def test_the_compiled_step_does_not_depend_on_the_thread_count(threads):
 
 def test_the_compiled_tanh_is_tanh():
     numba = pytest.importorskip("numba")
-    from ibtui.core import step_cpu
+    from ibtui.engine import step_cpu
 
     @numba.njit(error_model="numpy")
     def tanh_all(z):
@@ -244,7 +244,7 @@ def test_the_compiled_step_leaves_torch_on_its_thread_count():
     one here) set torch's thread count to numba's: every optimiser step then woke a second thread."""
     pytest.importorskip("numba")
     code = (
-        "import torch; from ibtui.core.config import ModelConfig; from ibtui.core.model import StackedMLP\n"
+        "import torch; from ibtui.config import ModelConfig; from ibtui.engine.model import StackedMLP\n"
         "torch.set_num_threads(1)\n"
         "model = StackedMLP(6, 3, ModelConfig(hidden=(9,)), seeds=range(4), device=torch.device('cpu'), backend='compiled')\n"
         "model.threads = 2\n"

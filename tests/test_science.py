@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from ibtui.core.runner import execute, prepare_run
-from ibtui.core.store import load_run
-from ibtui.core.train import Trainer
+from ibtui.runs.runner import execute, prepare_run
+from ibtui.runs.store import load_run
+from ibtui.engine.trainer import Trainer
 
 from helpers import tiny_config
 
@@ -82,7 +82,7 @@ def test_report_prints_the_verdict_table(saved_run, monkeypatch, capsys):
 @pytest.mark.parametrize("in_processes", [False, True])
 def test_estimate_with_the_same_parameters_equals_the_training_estimate(saved_run, monkeypatch, capsys, in_processes):
     if in_processes:  # as for a big run: the snapshots are estimated in estimator processes
-        from ibtui.core import workers
+        from ibtui.engine import workers
 
         monkeypatch.setattr(workers, "PROCESS_MIN_PAIRS", 0)
     code, out, _ = cli(monkeypatch, capsys, "estimate", str(saved_run), "--label", "same", "--overwrite")
@@ -159,7 +159,7 @@ def test_reproduce_saxe_on_a_tiny_config_writes_the_report(tmp_path, monkeypatch
 
 
 def test_reproduce_pokemon_runs_the_four_presets(tmp_path):
-    from ibtui.reproduce import run_paper
+    from ibtui.runs.reproduce import run_paper
 
     report = run_paper("pokemon", tmp_path / "pk", seeds=1, epochs=2,
                        overrides={"info.estimators": ("binning",), "info.schedule": "every", "model.hidden": (6, 4)})

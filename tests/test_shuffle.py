@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ibtui.core import shuffle
-from ibtui.core.shuffle import epoch_orders
+from ibtui.engine import shuffle
+from ibtui.engine.shuffle import epoch_orders
 
 
 def test_each_order_is_a_permutation_of_the_samples():

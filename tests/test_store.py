@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from ibtui.core.errors import StoreError
-from ibtui.core.runner import execute, prepare_resume, prepare_run
-from ibtui.core.store import RunStore, load_run, read_snapshot_lines, write_atomic
+from ibtui.errors import StoreError
+from ibtui.runs.runner import execute, prepare_resume, prepare_run
+from ibtui.runs.store import RunStore, load_run, read_snapshot_lines, write_atomic
 
 from helpers import snapshot_lines_without_timing, tiny_config
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from textual.widgets import Button, Input, Select  # noqa: E402
 from tui_fakes import FakeEngine, FakeExporter, FrozenClock  # noqa: E402
 
-from ibtui.core.presets import load_preset  # noqa: E402
+from ibtui.runs.presets import load_preset  # noqa: E402
 from ibtui.tui.app import IbtuiApp  # noqa: E402
 from ibtui.tui.buffer import EventBuffer  # noqa: E402
 from ibtui.tui.screens.confirm import ConfirmQuit  # noqa: E402
@@ -536,7 +536,7 @@ def test_verdicts_are_computed_when_summary_has_none(tmp_path):
 
     engine = FakeEngine()
     config = load_preset("tanh").with_overrides({"train.epochs": 30})
-    from ibtui.core.runner import execute
+    from ibtui.runs.runner import execute
 
     trainer, store = engine(config, tmp_path / "run", "r1")
     execute(trainer, store, [], None)
@@ -548,7 +548,7 @@ def test_verdicts_are_computed_when_summary_has_none(tmp_path):
 
 
 def test_event_buffer_keeps_only_the_latest_progress():
-    from ibtui.core.events import Progress, RunFinished
+    from ibtui.engine.events import Progress, RunFinished
 
     buffer = EventBuffer("r1")
     for epoch in range(1, 6):
@@ -742,7 +742,7 @@ def test_curves_keep_running_maxima_and_draw_a_bounded_thinned_series():
 def test_status_says_how_many_estimates_are_still_to_come_once_training_is_done(tmp_path):
     """Estimates run behind training: at the last epoch the line says what is left to estimate
     instead of a time left of 00:00, and a late snapshot does not bring back an older loss."""
-    from ibtui.core.events import Progress, RunStarted, Snapshot
+    from ibtui.engine.events import Progress, RunStarted, Snapshot
     from ibtui.tui.runstate import RunClock, RunState
     from ibtui.tui.widgets.status import status_line
 

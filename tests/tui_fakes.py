@@ -12,12 +12,12 @@ import threading
 import time
 from pathlib import Path
 
-from ibtui.core.config import RunConfig
-from ibtui.core.errors import DataError
-from ibtui.core.events import Progress, RunFailed, RunFinished, RunStarted, Snapshot
-from ibtui.core.schedule import snapshot_epochs
-from ibtui.core.store import RunStore
-from ibtui.core.train import RunControl
+from ibtui.config import RunConfig
+from ibtui.errors import DataError
+from ibtui.engine.events import Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.engine.schedule import snapshot_epochs
+from ibtui.runs.store import RunStore
+from ibtui.engine.trainer import RunControl
 
 N_SAMPLES = 4096
 H_Y = 0.9992

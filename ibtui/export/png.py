@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 
-from ibtui.core.config import short_number, what_ran
-from ibtui.core.store import RunRecord, load_run, write_atomic
+from ibtui.config import short_number, what_ran
+from ibtui.runs.store import RunRecord, load_run, write_atomic
 
 DPI = 150
 INFO_PLANE_FILE = "info_plane.png"
@@ -165,7 +165,7 @@ PEAK_COLOR = "#009E73"  # the "green dots" of Shwartz-Ziv & Tishby: where fittin
 
 def _mark_peaks(ax, mean: np.ndarray) -> None:
     """Each layer's I(X;T) peak on the smoothed seed-mean curve, found as analysis.py finds it."""
-    from ibtui.core.analysis import DEFAULT_RULE, smooth
+    from ibtui.runs.analysis import DEFAULT_RULE, smooth
 
     for layer in range(mean.shape[1]):
         ixt = mean[:, layer, 0]

@@ -24,11 +24,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from ibtui.core.config import RunConfig
-from ibtui.core.errors import ConfigError, IbtuiError
-from ibtui.core.events import RunStarted
-from ibtui.core.runner import RunOutcome, default_run_dir, execute, execute_in_process
-from ibtui.core.train import RunControl
+from ibtui.config import RunConfig
+from ibtui.errors import ConfigError, IbtuiError
+from ibtui.engine.events import RunStarted
+from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
+from ibtui.engine.trainer import RunControl
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
 from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
@@ -63,8 +63,8 @@ def read_verdicts(run_dir: Path) -> dict:
     """summary.json's "analysis" (RunStore writes it when a run ends), or computed from the run."""
     import json
 
-    from ibtui.core.analysis import analyse_run
-    from ibtui.core.store import SUMMARY_FILE, load_run
+    from ibtui.runs.analysis import analyse_run
+    from ibtui.runs.store import SUMMARY_FILE, load_run
 
     try:
         analysis = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("analysis")
@@ -129,7 +129,7 @@ class IbtuiApp(App):
     ) -> None:
         super().__init__()
         if config is None:
-            from ibtui.core.presets import load_preset
+            from ibtui.runs.presets import load_preset
 
             config = load_preset("tanh")
         self.base_config = config  # the preset (or the CLI's config) the form's values go on top of
@@ -242,7 +242,7 @@ class IbtuiApp(App):
         return config
 
     def load_preset(self, name: str) -> None:
-        from ibtui.core.presets import load_preset
+        from ibtui.runs.presets import load_preset
 
         if self.running:
             self.notify("A run is training; presets can be loaded once it ends.", severity="warning")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ibtui.core.events import Checkpoint, Event, Progress
+from ibtui.engine.events import Checkpoint, Event, Progress
 
 
 @dataclass

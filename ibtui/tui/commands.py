@@ -6,7 +6,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from ibtui.core.presets import preset_paths
+from ibtui.runs.presets import preset_paths
 
 
 class PresetCommands(Provider):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ibtui.core.events import Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.engine.events import Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
 
 
 def _mean(values: list[float]) -> float:

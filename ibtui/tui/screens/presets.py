@@ -10,8 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ibtui.core.errors import IbtuiError
-from ibtui.core.presets import load_preset, preset_paths
+from ibtui.errors import IbtuiError
+from ibtui.runs.presets import load_preset, preset_paths
 
 
 def preset_summary(name: str) -> Text:

@@ -1,6 +1,6 @@
 """The compression verdicts of the run on screen, one row per layer, for the plotted estimator.
 
-The analysis is the one RunStore writes into summary.json when a run ends (ibtui.core.analysis;
+The analysis is the one RunStore writes into summary.json when a run ends (ibtui.runs.analysis;
 `ibtui report` prints the same numbers, with I(T;Y) too). Only I(X;T) is shown here: whether
 a layer compressed, i.e. whether I(X;T) fell from its peak by more than its noise explains.
 """
@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ibtui.core.analysis import VERDICTS
+from ibtui.runs.analysis import VERDICTS
 
 VERDICT_STYLES = {"compression": "bold green", "none": "dim", "inconclusive": "yellow"}
 

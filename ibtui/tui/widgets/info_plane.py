@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from ibtui.core.events import RunStarted
+from ibtui.engine.events import RunStarted
 from ibtui.tui.runstate import PlaneSeries
 from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 

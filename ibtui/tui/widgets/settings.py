@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.validation import Function, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ibtui.core.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
-from ibtui.core.presets import preset_paths
+from ibtui.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
+from ibtui.runs.presets import preset_paths
 
 CSV_DATASETS = ("pokemon", "csv")  # the datasets that read a CSV (optional for pokemon)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ibtui.core.config import RunConfig
+from ibtui.config import RunConfig
 
 # Fields that depend on the clock; everything else in snapshots.jsonl is reproducible.
 TIMING_FIELDS = ("elapsed_s",)

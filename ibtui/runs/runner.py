@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ibtui.core.config import RunConfig
-from ibtui.core.errors import IbtuiError
-from ibtui.core.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
-from ibtui.core.store import RunStore
-from ibtui.core.train import RunControl, Trainer
+from ibtui.config import RunConfig
+from ibtui.errors import IbtuiError
+from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
+from ibtui.runs.store import RunStore
+from ibtui.engine.trainer import RunControl, Trainer
 
 Listener = Callable[[Event], None]
 

@@ -1,7 +1,7 @@
 """`ibtui reproduce saxe|pokemon`: run a paper's presets, judge its claims from the verdicts, write REPORT.md.
 
 Each preset runs once (all seeds as one batched model) into DIR/<preset>/, gets its PNGs, and
-its analysis (ibtui.core.analysis) decides, claim by claim, whether the run supports the paper.
+its analysis (ibtui.runs.analysis) decides, claim by claim, whether the run supports the paper.
 The paragraphs are generated from the verdicts, so a run that does not reproduce says so.
 """
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibtui.core.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
-from ibtui.core.config import RunConfig
-from ibtui.core.errors import ConfigError, IbtuiError
-from ibtui.core.presets import load_preset
+from ibtui.runs.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
+from ibtui.config import RunConfig
+from ibtui.errors import ConfigError, IbtuiError
+from ibtui.runs.presets import load_preset
 
 PAPERS: dict[str, dict[str, Any]] = {
     "saxe": {
@@ -63,7 +63,7 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
 def paper_configs(paper: str, seeds: int | None = None, epochs: int | None = None,
                   overrides: dict[str, Any] | None = None) -> list[RunConfig]:
     if paper not in PAPERS:
-        from ibtui.core.errors import unknown_name
+        from ibtui.errors import unknown_name
 
         raise ConfigError(unknown_name("paper", paper, PAPERS))
     spec = PAPERS[paper]
@@ -81,8 +81,8 @@ def run_paper(paper: str, out: str | Path, *, seeds: int | None = None, epochs: 
 
     `progress`, when given, makes a context manager with a `handle(event)` method per run (a bar).
     """
-    from ibtui.core.runner import execute, prepare_run
-    from ibtui.core.store import load_run
+    from ibtui.runs.runner import execute, prepare_run
+    from ibtui.runs.store import load_run
     from ibtui.export.png import export_run
 
     out = Path(out)

@@ -27,15 +27,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ibtui.core import mi, workers
-from ibtui.core.config import InfoConfig, RunConfig, validate
-from ibtui.core.data import Dataset, load_dataset
-from ibtui.core.errors import ConfigError, StoreError
-from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
-from ibtui.core.model import StackedMLP
-from ibtui.core.optim import FlatAdam, FlatSGD
-from ibtui.core.schedule import snapshot_epochs
-from ibtui.core.shuffle import epoch_orders
+from ibtui import estimators
+from ibtui.engine import workers
+from ibtui.config import InfoConfig, RunConfig, validate
+from ibtui.data import Dataset, load_dataset
+from ibtui.errors import ConfigError, StoreError
+from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.engine.model import StackedMLP
+from ibtui.engine.optim import FlatAdam, FlatSGD
+from ibtui.engine.schedule import snapshot_epochs
+from ibtui.engine.shuffle import epoch_orders
 
 CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
@@ -103,7 +104,7 @@ class PendingSnapshot:
     complete: Callable[[dict], Snapshot]  # the estimate -> the Snapshot event
 
     def estimate_here(self) -> Snapshot:
-        return self.complete(mi.estimate_info_plane(self.layers, self.labels, self.info))
+        return self.complete(estimators.estimate_info_plane(self.layers, self.labels, self.info))
 
     @property
     def nbytes(self) -> int:
@@ -527,7 +528,7 @@ class Trainer:
             layer_widths=(*self.config.model.hidden, *((self.dataset.n_classes,) if self.config.info.measure_output else ())),
             seeds=self.seeds,
             n_mi_samples=len(self.mi_labels),
-            h_y=mi.label_entropy(self.mi_labels),
+            h_y=estimators.label_entropy(self.mi_labels),
             schedule=tuple(self.schedule),
             start_epoch=start_epoch,
             device=str(self.device),

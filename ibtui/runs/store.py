@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ibtui import __version__
-from ibtui.core.config import FORMAT_VERSION, RunConfig, load_toml
-from ibtui.core.errors import ConfigError, StoreError
-from ibtui.core.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.config import FORMAT_VERSION, RunConfig, load_toml
+from ibtui.errors import ConfigError, StoreError
+from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
 
 CONFIG_FILE = "config.toml"
 SNAPSHOTS_FILE = "snapshots.jsonl"
@@ -302,7 +302,7 @@ class RunStore:
         self.summary.update(status=status, epoch=epoch, elapsed_s=round(elapsed, 3), reason=reason)
         self.summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         try:  # the verdicts are a bonus: a bug in them must never cost the run its summary
-            from ibtui.core.analysis import analyse_snapshots
+            from ibtui.runs.analysis import analyse_snapshots
 
             records, _ = read_snapshot_lines(self.path / SNAPSHOTS_FILE)
             self.summary["analysis"] = analyse_snapshots(records, self.summary.get("layers"))

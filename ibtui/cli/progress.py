@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ibtui.core.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.engine.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot
 
 
 class ConsoleProgress:

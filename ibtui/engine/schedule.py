@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ibtui.core.config import InfoConfig
+from ibtui.config import InfoConfig
 
 
 def saxe_epochs(epochs: int) -> list[int]:

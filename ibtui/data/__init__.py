@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ibtui.core.errors import ConfigError, DataError, unknown_name
+from ibtui.errors import ConfigError, DataError, unknown_name
 
 DATASETS = ("tishby", "pokemon", "csv")
 

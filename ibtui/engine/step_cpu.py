@@ -18,7 +18,7 @@ ones, the one-hot labels.
 Numerics: float32 throughout, as the numpy step; sums over the batch are vectorised (reassociated),
 as BLAS does. tanh is Eigen's rational approximation (within 3.3e-7 of float64 tanh, tested),
 because numba's math.tanh is a scalar libm call per element that blocks vectorisation. The
-softmax's exp is the KDE's 2^x construction (kde_cpu._exp2).
+softmax's exp is the KDE's 2^x construction (ibtui._fastmath.exp2).
 
 Only the scalar helpers (tanh, exp, a parameter block) are inlined into numba's IR: inlining the
 loops too made the kernel 6 % faster but doubled the first compile (28 s against 15 s on a 2-core
@@ -37,14 +37,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ibtui.core.kde_cpu import _exp2
-
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+from ibtui._fastmath import FAST as _FAST, LOG2E as _LOG2E, MIN_EXPONENT, exp2 as _exp2
 
 # The activations this kernel computes, by code; model.py falls back to numpy for the others.
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "linear": 2, "sigmoid": 3, "hard-tanh": 4, "softsign": 5}
 
-_LOG2E = np.float32(1.0 / math.log(2.0))
 _TANH_CLAMP = np.float32(7.90531110763549805)
 _TANH_TINY = np.float32(0.0004)
 _A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(c) for c in (
@@ -77,7 +74,7 @@ def _tanh(z):
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _exp(x):
     """e^x for float32 x <= 0 (the shifted logits), through 2^x; below e^-87 it is 2^-126."""
-    return _exp2(max(x * _LOG2E, np.float32(-126.0)))
+    return _exp2(max(x * _LOG2E, MIN_EXPONENT))
 
 
 @njit(fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True)

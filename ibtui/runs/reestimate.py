@@ -2,7 +2,7 @@
 
 A run trained with info.save_activations keeps every snapshot's activations in
 RUN/activations/epoch_XXXXXXX.npz (keys layer0.., each (seeds, N, width) float16). This module
-runs mi.estimate_layers on them with other estimator settings and writes a new set beside the old:
+runs estimators.estimate_layers on them with other estimator settings and writes a new set beside the old:
 
     RUN/estimates/<label>/config.toml       the run's config with the changed [info] section
     RUN/estimates/<label>/snapshots.jsonl   the same record format; losses, accuracies and
@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ibtui.core import mi, workers
-from ibtui.core.analysis import analyse_snapshots
-from ibtui.core.config import RunConfig, validate
-from ibtui.core.errors import ConfigError, StoreError
-from ibtui.core.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, load_run, write_atomic
+from ibtui import estimators
+from ibtui.engine import workers
+from ibtui.runs.analysis import analyse_snapshots
+from ibtui.config import RunConfig, validate
+from ibtui.errors import ConfigError, StoreError
+from ibtui.runs.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, load_run, write_atomic
 
 ESTIMATES_DIR = "estimates"
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.npz$")
@@ -65,7 +66,7 @@ def estimate_file(path: Path, labels: np.ndarray, info) -> dict:
     layers = load_activations(path)
     if not layers or layers[0].shape[1] != len(labels):
         raise StoreError(f"{path} does not hold {len(labels)} samples per layer, as the run's MI sample set has")
-    return mi.estimate_info_plane(layers, labels, info)
+    return estimators.estimate_info_plane(layers, labels, info)
 
 
 def _estimates(paths: list[Path], labels: np.ndarray, info) -> Iterator[dict]:
@@ -97,7 +98,7 @@ def _estimates(paths: list[Path], labels: np.ndarray, info) -> Iterator[dict]:
 
 def mi_labels(config: RunConfig) -> np.ndarray:
     """The labels of the MI sample set, chosen exactly as the training engine chooses them."""
-    from ibtui.core.train import load_config_dataset, mi_sample_indices
+    from ibtui.engine.trainer import load_config_dataset, mi_sample_indices
 
     ds = load_config_dataset(config)
     return np.asarray(ds.y)[mi_sample_indices(ds, config.info.on)]

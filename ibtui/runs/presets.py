@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ibtui.core.config import RunConfig, load_toml
-from ibtui.core.errors import ConfigError, unknown_name
+from ibtui.config import RunConfig, load_toml
+from ibtui.errors import ConfigError, unknown_name
 
 
 def presets_dir() -> Path:

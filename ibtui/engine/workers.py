@@ -18,8 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from ibtui.core import mi
-from ibtui.core.config import InfoConfig
+from ibtui import estimators
+from ibtui.config import InfoConfig
 
 # KDE pair terms (sum over snapshots, seeds and layers of N^2; ~3 s of work on one core) from
 # which estimator processes pay for their start-up.
@@ -42,9 +42,9 @@ def start_estimator_process(threads: int) -> None:
 
 
 def timed_estimate(layers, labels, info: InfoConfig) -> tuple[dict, float]:
-    """mi.estimate_info_plane and the seconds it took."""
+    """estimators.estimate_info_plane and the seconds it took."""
     started = time.perf_counter()
-    return mi.estimate_info_plane(layers, labels, info), time.perf_counter() - started
+    return estimators.estimate_info_plane(layers, labels, info), time.perf_counter() - started
 
 
 def estimator_pool(processes: int, threads: int = 1) -> ProcessPoolExecutor:

@@ -13,7 +13,7 @@ The formulas are fixed by DESIGN.md, "The estimators":
 * Adaptive binning (Chelombiev et al. 2019): as binning, with edges at equal-mass quantiles.
 
 `estimate_layers` is the hot path (the training engine calls it at every snapshot). On the CPU
-the KDE's kernel sums come from ibtui.core.kde_cpu, one loop compiled by numba that fuses the
+the KDE's kernel sums come from ibtui.estimators._kde_cpu, one loop compiled by numba that fuses the
 distances, exp2 and the sums and keeps every intermediate in registers (1.7x faster than the
 torch path below on 2 cores, and 100-1000x closer to float64; see that module). The torch path
 serves CUDA, and the CPU where numba cannot be imported. How it is made fast, each lever measured
@@ -66,8 +66,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from ibtui.core.config import ESTIMATORS, InfoConfig
-from ibtui.core.errors import ConfigError, DataError, unknown_name
+from ibtui.config import ESTIMATORS, InfoConfig
+from ibtui.errors import ConfigError, DataError, unknown_name
 
 __all__ = [
     "ESTIMATORS",
@@ -351,13 +351,13 @@ _compiled = _NOT_LOADED
 
 
 def _compiled_kernel():
-    """ibtui.core.kde_cpu (the numba kernel), imported on first use so that commands which never
+    """ibtui.estimators._kde_cpu (the numba kernel), imported on first use so that commands which never
     estimate do not pay for numba's import; None where it cannot be imported, and the torch path
     runs instead (with a warning, since it is 2-3x slower)."""
     global _compiled
     if _compiled is _NOT_LOADED:
         try:
-            from ibtui.core import kde_cpu
+            from ibtui.estimators import _kde_cpu as kde_cpu
         except Exception as exc:  # numba missing, or built for another numpy: any failure means fall back
             warnings.warn(f"the compiled KDE kernel is unavailable ({exc}); using the slower torch path", RuntimeWarning, stacklevel=3)
             kde_cpu = None
@@ -366,7 +366,7 @@ def _compiled_kernel():
 
 
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
-    """The CPU path: ibtui.core.kde_cpu's fused loop over full rows of the kernel matrix.
+    """The CPU path: ibtui.estimators._kde_cpu's fused loop over full rows of the kernel matrix.
 
     Every row is computed on its own, so the rows are split evenly over `workers` threads (the
     loop releases the GIL) and the result is bitwise the same for any number of threads."""

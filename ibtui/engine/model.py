@@ -38,8 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ibtui.core.config import ACTIVATIONS, ModelConfig
-from ibtui.core.errors import ConfigError, unknown_name
+from ibtui.config import ACTIVATIONS, ModelConfig
+from ibtui.errors import ConfigError, unknown_name
 
 BACKENDS = ("auto", "compiled", "numpy", "torch")
 
@@ -107,9 +107,9 @@ def _numpy_via_torch(name: str) -> tuple[Callable, Callable]:
 
 
 def _compiled_step_module():
-    """ibtui.core.step_cpu, or None (with a warning) when numba cannot be imported."""
+    """ibtui.engine.step_cpu, or None (with a warning) when numba cannot be imported."""
     try:
-        from ibtui.core import step_cpu
+        from ibtui.engine import step_cpu
     except ImportError as error:  # numba missing or broken on this platform
         warnings.warn(f"the compiled training step is unavailable ({error}); training with numpy, about 2x slower",
                       RuntimeWarning, stacklevel=3)

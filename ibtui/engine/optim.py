@@ -35,7 +35,7 @@ class FlatAdam:
         self._step_tensor = torch.zeros((), dtype=torch.float32, device=param.device)
         self._compiled = None
         if compiled:
-            from ibtui.core import step_cpu
+            from ibtui.engine import step_cpu
 
             self._compiled = step_cpu
             self._arrays = tuple(t.numpy() for t in (param, grad, self.exp_avg, self.exp_avg_sq))
@@ -93,7 +93,7 @@ class FlatSGD:
         self.lr = lr
         self._compiled = None
         if compiled:  # as FlatAdam's
-            from ibtui.core import step_cpu
+            from ibtui.engine import step_cpu
 
             self._compiled = step_cpu
             self._arrays = (param.numpy(), grad.numpy())

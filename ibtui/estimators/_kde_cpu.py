@@ -38,54 +38,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from ibtui._fastmath import FAST as _FAST, MIN_EXPONENT as _LOWEST, exp2 as _exp2
 
 # Coordinates in the fused loop; those before them are summed into a buffer first, one pass each.
 # Measured on the 6-layer benchmark (widths 10 to 2): 4 is 10-15 % faster than 8, whose zero
 # padding of the narrow layers costs more than the buffer passes of the wide ones.
 GROUP = 4
 _CHUNK = 2048  # columns added in float32 before the float64 accumulation
-# LLVM's fast-math flags minus nnan and ninf: reassociation lets the sums vectorise, while an
-# infinite squared distance (activations beyond 1e18, a diverging ReLU net) still clamps to -126.
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_LOWEST = np.float32(-126.0)  # 2^-126 is float32's smallest normal number
 _UPPER_FLOOR = np.float32(2.0**-31.5)  # (2^-31.5)^4 = 2^-126
-# 2^f on [-1/2, 1/2] as 1 + f q(f), q a least-squares fit of (2^f - 1) / f at Chebyshev nodes
-# (relative error 4e-9 in exact arithmetic, 8e-8 evaluated in float32). P0 = 1 exactly, so terms
-# near 1, the ones that dominate a row sum, are the most accurate.
-_P0, _P1, _P2, _P3, _P4, _P5, _P6 = (np.float32(c) for c in (
-    1.0, 0.6931471875872558, 0.24022648373133768, 0.055503585295898696,
-    0.0096184678328075, 0.0013390295787781934, 0.00015329347420496494,
-))
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """Reinterpret an int32 as the float32 with the same bits (free, and vectorisable)."""
-    signature = types.float32(types.int32)
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return signature, codegen
-
-
-@njit(inline="always", fastmath=_FAST)
-def _exp2(x):
-    """2^x for float32 x in [-126, 0]: 2^n from the exponent bits times 2^f, n = round(x)."""
-    n = np.floor(x + np.float32(0.5))
-    f = x - n
-    p = _P6 * f + _P5
-    p = p * f + _P4
-    p = p * f + _P3
-    p = p * f + _P2
-    p = p * f + _P1
-    p = p * f + _P0
-    return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
-
-
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
 def _range_sums(cols, base, point, partial, lo, hi):
     """(sum of e_ij, sum of u_ij) over columns j in [lo, hi), in float64; `partial` holds the

@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from ibtui.core.errors import ConfigError, unknown_name
+from ibtui.errors import ConfigError, unknown_name
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "elu", "gelu", "linear", "hard-tanh")
 ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive")

@@ -1,0 +1,28 @@
+"""The command line: the app by default; run, resume, presets, export and the science commands.
+
+One module per command family registers its commands on the shared typer `app` (cli/common.py).
+Headless commands never import textual (the app is imported lazily), so `ibtui run` starts fast,
+and every bad input becomes one sentence on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ibtui.cli import estimate, export, presets, report, reproduce, train  # noqa: F401  (each registers its commands)
+from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, app, err_console
+from ibtui.errors import IbtuiError
+
+
+def main() -> None:
+    """Console entry point: IbtuiError becomes one sentence and exit 2, never a traceback."""
+    try:
+        app()
+    except IbtuiError as exc:
+        err_console.print(f"ibtui: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        err_console.print("ibtui: aborted")
+        sys.exit(EXIT_INTERRUPTED)
+
+

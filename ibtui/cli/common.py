@@ -1,0 +1,100 @@
+"""What every command shares: the typer app, the consoles, the run options, `fail` and `build_config`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ibtui.errors import IbtuiError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="ibtui: watch the information plane of neural networks, live in the terminal.",
+)
+# No emoji codes (":x:" in a CSV header is not an emoji) and no markup in what users gave us.
+err_console = Console(stderr=True, emoji=False)
+# Piped output (a file, CI, `| less`) gets a wide console so tables are not squeezed to 80 columns.
+out_console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# -- options shared by `run` and `tui` -----------------------------------------------------------
+
+PresetOpt = Annotated[str, typer.Option("--preset", "-p", help="Preset name (see `ibtui presets`) or a path to a .toml config.")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Training epochs.")]
+ActivationOpt = Annotated[str | None, typer.Option(help="tanh, relu, sigmoid, softsign, softplus, elu, gelu, linear, hard-tanh.")]
+HiddenOpt = Annotated[str | None, typer.Option(help="Hidden layer widths, comma-separated, e.g. 10,7,5,4,3.")]
+L2Opt = Annotated[float | None, typer.Option("--l2", help="L2 factor: loss += l2 * sum of squared weights.")]
+DropoutOpt = Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer while training.")]
+NoiseOpt = Annotated[float | None, typer.Option("--noise-variance", help="KDE noise variance sigma^2.")]
+EstimatorOpt = Annotated[list[str] | None, typer.Option("--estimator", help="kde_upper, kde_lower, binning, adaptive (repeatable).")]
+BinSizeOpt = Annotated[float | None, typer.Option(help="Binning: bin size (Saxe: 0.07).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (the first seed of an ensemble).")]
+SeedsOpt = Annotated[int | None, typer.Option(help="Number of seeds trained at once as one batched model.")]
+LrOpt = Annotated[float | None, typer.Option(help="Learning rate.")]
+BatchOpt = Annotated[int | None, typer.Option(help="Minibatch size (0: full batch).")]
+DatasetOpt = Annotated[str | None, typer.Option(help="tishby, pokemon or csv.")]
+CsvOpt = Annotated[Path | None, typer.Option("--data-csv", help="CSV file: the Kaggle 300k.csv for pokemon, or any CSV for csv.")]
+FeaturesOpt = Annotated[str | None, typer.Option(help="csv: feature columns, comma-separated.")]
+LabelOpt = Annotated[str | None, typer.Option(help="csv: the label column.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda.")]
+SaveActOpt = Annotated[bool | None, typer.Option("--save-activations/--no-save-activations", help="Keep every snapshot's activations for `ibtui estimate`.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="The run directory (default: runs/<preset>-<date-time>).")]
+
+
+def _split_list(text: str | None, convert=str) -> tuple | None:
+    if text is None:
+        return None
+    try:
+        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise IbtuiError(f"'{text}' is not a comma-separated list of {convert.__name__} values") from None
+
+
+def build_config(
+    preset: str,
+    *,
+    epochs=None, activation=None, hidden=None, l2=None, dropout=None, noise_variance=None,
+    estimator=None, bin_size=None, seed=None, seeds=None, lr=None, batch_size=None, dataset=None,
+    data_csv=None, features=None, label=None, device=None, save_activations=None,
+):  # the options of `ibtui run` and `ibtui tui`, by name
+    """A preset with the command line's options on top; validated, so errors come before any work."""
+    from ibtui.runs.presets import load_preset
+
+    config = load_preset(preset)
+    return config.with_overrides(
+        {
+            "train.epochs": epochs,
+            "model.activation": activation,
+            "model.hidden": _split_list(hidden, int),
+            "train.l2": l2,
+            "model.dropout": dropout,
+            "info.noise_variance": noise_variance,
+            "info.estimators": tuple(estimator) if estimator else None,
+            "info.bin_size": bin_size,
+            "train.seed": seed,
+            "train.seeds": seeds,
+            "train.lr": lr,
+            "train.batch_size": batch_size,
+            "data.name": dataset,
+            "data.csv": str(data_csv) if data_csv else None,
+            "data.features": _split_list(features),
+            "data.label": label,
+            "train.device": device,
+            "info.save_activations": save_activations,
+        }
+    )
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    err_console.print(f"ibtui: {message}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+

@@ -1,0 +1,21 @@
+"""`ibtui export`: a run directory's figures, written again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ibtui.cli.common import app, out_console
+from ibtui.cli.train import _export
+
+
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Write (again) the PNG figures of a run directory."""
+    from ibtui.runs.store import load_run
+
+    load_run(run_dir)  # a clear error for a directory that is not a run
+    for figure in _export(run_dir):
+        out_console.print(str(figure), highlight=False, markup=False)

@@ -1,1 +1,0 @@
-"""The science of ibtui, usable as a library: no textual, no matplotlib."""
