@@ -12,7 +12,8 @@ from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, S
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 from ibtui.runs.store import load_run
 from ibtui.engine import trainer as train, workers
-from ibtui.engine.trainer import RunControl, Trainer
+from ibtui.engine.control import RunControl
+from ibtui.engine.trainer import Trainer
 
 from helpers import snapshot_lines_without_timing, tiny_config
 

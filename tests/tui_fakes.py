@@ -17,7 +17,7 @@ from ibtui.errors import DataError
 from ibtui.engine.events import Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import snapshot_epochs
 from ibtui.runs.store import RunStore
-from ibtui.engine.trainer import RunControl
+from ibtui.engine.control import RunControl
 
 N_SAMPLES = 4096
 H_Y = 0.9992

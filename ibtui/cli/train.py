@@ -49,7 +49,7 @@ class StopOnSigint:
 def _run_headless(trainer, store, quiet: bool = False) -> None:
     """Drive a prepared run with a progress bar, export its PNGs, and exit as the outcome says."""
     from ibtui.runs.runner import execute
-    from ibtui.engine.trainer import RunControl
+    from ibtui.engine.control import RunControl
     from ibtui.cli.progress import ConsoleProgress
 
     control = RunControl()

@@ -12,7 +12,6 @@ samples gives every layer of every seed; the host is only consulted once per epo
 from __future__ import annotations
 
 import math
-import multiprocessing
 import time
 import uuid
 from collections import deque
@@ -32,6 +31,7 @@ from ibtui.engine import workers
 from ibtui.config import InfoConfig, RunConfig, validate
 from ibtui.data import Dataset, load_dataset
 from ibtui.errors import ConfigError, StoreError
+from ibtui.engine.control import RunControl, Stopwatch, StopRequested
 from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.model import StackedMLP
 from ibtui.engine.optim import FlatAdam, FlatSGD
@@ -42,56 +42,6 @@ CHECKPOINT_FORMAT = 1
 PROGRESS_INTERVAL_S = 0.1
 STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
 STEP_CALL_SAMPLES = 2**16  # seed-samples per call of the compiled multi-step training (Trainer.steps_per_call)
-
-
-class Stopwatch:
-    """Seconds of training so far: earlier sessions of a resumed run included, pauses left out."""
-
-    def __init__(self, before: float = 0.0) -> None:
-        self.start = time.perf_counter() - before
-
-    def __call__(self) -> float:
-        return time.perf_counter() - self.start
-
-    def exclude(self, seconds: float) -> None:
-        self.start += seconds
-
-
-class RunControl:
-    """Stop and pause switches that the engine checks at every step boundary.
-
-    Two flags, in shared memory when the engine runs in another process (`shared=True`): reading
-    one costs a tenth of a microsecond, where a multiprocessing.Event takes a lock at every step.
-    """
-
-    def __init__(self, shared: bool = False) -> None:
-        self._flags = multiprocessing.get_context("spawn").RawArray("b", 2) if shared else bytearray(2)  # stop, pause
-
-    def request_stop(self) -> None:
-        self._flags[0] = 1
-        self._flags[1] = 0  # a paused run must wake up to stop
-
-    def pause(self) -> None:
-        self._flags[1] = 1
-
-    def resume(self) -> None:
-        self._flags[1] = 0
-
-    @property
-    def stop_requested(self) -> bool:
-        return bool(self._flags[0])
-
-    @property
-    def paused(self) -> bool:
-        return bool(self._flags[1])
-
-    def wait_while_paused(self) -> None:
-        while self._flags[1] and not self._flags[0]:
-            time.sleep(0.02)
-
-
-class StopRequested(Exception):
-    """A stop was requested while the engine waited for estimates."""
 
 
 @dataclass

@@ -21,7 +21,8 @@ from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
 from ibtui.runs.store import RunStore
-from ibtui.engine.trainer import RunControl, Trainer
+from ibtui.engine.control import RunControl
+from ibtui.engine.trainer import Trainer
 
 Listener = Callable[[Event], None]
 

@@ -28,7 +28,7 @@ from ibtui.config import RunConfig
 from ibtui.errors import ConfigError, IbtuiError
 from ibtui.engine.events import RunStarted
 from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
-from ibtui.engine.trainer import RunControl
+from ibtui.engine.control import RunControl
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
 from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
