@@ -1,4 +1,4 @@
-"""Tests of ibtui.estimators against the sanity facts of DESIGN.md and plain reference code."""
+"""Tests of ibtui.estimators against the sanity facts of docs/design.md and plain reference code."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ TISHBY_POSITIVES = 2118
 
 
 def _icosahedron_vertices() -> np.ndarray:
-    """The 12 unit icosahedron vertices in var_u's column order (see DESIGN.md, "Data")."""
+    """The 12 unit icosahedron vertices in var_u's column order (docs/design.md, "The datasets")."""
     phi = (1.0 + math.sqrt(5.0)) / 2.0
     v = np.array(
         [

@@ -2,7 +2,7 @@
 
 Each estimator takes one layer's activation matrix T (N x d, numpy or torch, any float dtype,
 CPU or CUDA) and the integer labels Y (N,) and returns (I(X;T), I(T;Y)) as Python floats.
-The formulas are fixed by DESIGN.md, "The estimators":
+The formulas are those of docs/design.md, "The estimators":
 
 * KDE (Kolchinsky & Tracey; Saxe et al.), with D_ij = ||t_i - t_j||^2 and s2 the noise variance:
       I(X;T) = -(1/N) sum_i log((1/N) sum_j exp(-D_ij / (2 s2)))
