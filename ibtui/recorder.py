@@ -25,7 +25,9 @@ Where the work goes. The estimates (KDE, binning: O(N^2) per layer) run in one o
 estimator processes (``ibtui.engine.workers``), so the user's loop only pays for the probe
 forward pass and a copy; finished estimates are written, in epoch order, at later
 ``epoch_end`` calls and when the block ends. At most ``MAX_PENDING`` snapshots wait at once;
-beyond that ``epoch_end`` waits for the oldest (memory stays bounded on slow estimates).
+or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the oldest (memory
+stays bounded on slow estimates). The process is started, and its kernels compiled on a tiny
+warm-up estimate, when the recorder opens, so that this happens while the user's loop trains.
 
 The result is an ordinary run directory written through ``RunStore`` (the same events as
 ``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
@@ -66,8 +68,11 @@ from torch import nn
 from ibtui.config import DataConfig, InfoConfig, ModelConfig, RunConfig, TrainConfig, validate
 from ibtui.errors import IbtuiError
 
-#: Snapshots whose estimates may be outstanding before epoch_end waits for the oldest.
-MAX_PENDING = 8
+#: Snapshots (and bytes of their activations) whose estimates may be outstanding before
+#: epoch_end waits for the oldest: enough that the loop does not wait while the estimator
+#: process starts (it imports torch and compiles the KDE kernel), bounded so memory is too.
+MAX_PENDING = 64
+MAX_PENDING_BYTES = 256 << 20
 #: Probe samples per forward pass.
 PROBE_BATCH = 1024
 #: Module names listed in a "no such layer" message.
@@ -270,7 +275,10 @@ class Recorder:
 
             try:
                 self._pool = workers.estimator_pool(self.processes, 1)
-            except (OSError, RuntimeError):
+                warm = [np.random.default_rng(0).normal(size=(1, 8, 2)).astype(np.float32)]
+                with _main_hidden():  # starts the process: it imports torch and compiles meanwhile
+                    self._pool.submit(workers.timed_estimate, warm, np.arange(8) % 2, info)
+            except (OSError, RuntimeError, BrokenProcessPool):
                 self._pool = None
         if 0 in self._scheduled:
             self._submit(0, {}, layers)
@@ -384,7 +392,8 @@ class Recorder:
     def _submit(self, epoch: int, metrics: dict[str, Any], layers: list[np.ndarray]) -> None:
         from ibtui.engine import workers
 
-        while len(self._pending) >= MAX_PENDING:
+        while self._pending and (len(self._pending) >= MAX_PENDING or
+                                 sum(a.nbytes for p in self._pending for a in p.layers) >= MAX_PENDING_BYTES):
             self._write_ready(block=True, limit=1)
         pending = _Pending(epoch, time.monotonic() - self._started, {k: _number(v) for k, v in metrics.items()}, layers)
         info = self.config.info
