@@ -32,11 +32,14 @@ warm-up estimate, when the recorder opens, so that this happens while the user's
 The result is an ordinary run directory written through ``RunStore`` (the same events as
 ``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
 ``model.hidden`` their widths, ``model.activation`` the most used activation module or
-"linear"), snapshots.jsonl, summary.json and, at the end, the PNGs; ``report``, ``export``,
-``estimate`` and the app read it. Training settings ibtui cannot see (optimiser, learning rate,
+"linear"), snapshots.jsonl, summary.json and, at the end, the PNGs; ``report``, ``export``
+and the app read it. Training settings ibtui cannot see (optimiser, learning rate,
 batch size) are ibtui's defaults in config.toml unless given as ``train={...}``; its
 description says so. Probe sets larger than ``mi_samples`` (10,000) are measured on a
-stratified subset (``ibtui.data.stratified_subset``, seeded by ``mi_subset_seed``).
+stratified subset (``ibtui.data.stratified_subset``, seeded by ``mi_subset_seed``). With
+``save_activations`` each snapshot's activations are kept (float16, ``activations/epoch_*.npz``,
+and measured from those same values) with the MI labels in
+``activations/labels.npy``, for re-estimation with other settings.
 
 An exception inside the ``with`` block marks the run failed (KeyboardInterrupt: interrupted),
 keeps every snapshot whose activations were taken, and propagates. Bad input (a layer the model
@@ -75,6 +78,8 @@ MAX_PENDING = 64
 MAX_PENDING_BYTES = 256 << 20
 #: Probe samples per forward pass.
 PROBE_BATCH = 1024
+#: With save_activations, the MI labels beside the activations (activations/labels.npy).
+LABELS_FILE = "labels.npy"
 #: Module names listed in a "no such layer" message.
 SHOWN_NAMES = 60
 
@@ -143,6 +148,7 @@ class Recorder:
         train: dict[str, Any] | None = None,
         png: bool = True,
         batch_size: int = PROBE_BATCH,
+        save_activations: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise RecorderError(f"the recorder needs a torch.nn.Module, not {type(model).__name__}.")
@@ -169,7 +175,7 @@ class Recorder:
         self.mi_labels = self.labels if self.subset is None else self.labels[self.subset]
         info = dict(estimators=tuple(estimators), noise_variance=noise_variance, bin_size=bin_size, n_bins=n_bins,
                     adaptive_bins=adaptive_bins, schedule=schedule, snapshots=snapshots, every=every,
-                    measure_output=False, grad_snr=False, on="all")
+                    measure_output=False, grad_snr=False, on="all", save_activations=bool(save_activations))
         self._settings = dict(info=info, epochs=epochs, mi_samples=mi_samples, mi_subset_seed=mi_subset_seed,
                               name=name, dataset=dataset, train=dict(train or {}))
         # Everything that can be checked without running the model is checked now, so a bad
@@ -269,6 +275,15 @@ class Recorder:
             dataset=described,
             synthetic=False,
         ))
+        if info.save_activations:
+            import io
+
+            from ibtui.runs.store import ACTIVATIONS_DIR, write_atomic
+
+            (self.out / ACTIVATIONS_DIR).mkdir(exist_ok=True)
+            buffer = io.BytesIO()
+            np.save(buffer, self.mi_labels)
+            write_atomic(self.out / ACTIVATIONS_DIR / LABELS_FILE, buffer.getvalue())
         self._open = True
         if self.processes > 0:
             from ibtui.engine import workers
@@ -395,8 +410,12 @@ class Recorder:
         while self._pending and (len(self._pending) >= MAX_PENDING or
                                  sum(a.nbytes for p in self._pending for a in p.layers) >= MAX_PENDING_BYTES):
             self._write_ready(block=True, limit=1)
-        pending = _Pending(epoch, time.monotonic() - self._started, {k: _number(v) for k, v in metrics.items()}, layers)
         info = self.config.info
+        if info.save_activations:
+            # measured from the float16 values saved, as the training engine does, so that
+            # `ibtui estimate` with unchanged settings reproduces these numbers exactly
+            layers = [a.astype(np.float16).astype(np.float32) for a in layers]
+        pending = _Pending(epoch, time.monotonic() - self._started, {k: _number(v) for k, v in metrics.items()}, layers)
         if self._pool is not None:
             try:
                 with _main_hidden():  # a submit may start the estimator process
@@ -445,6 +464,7 @@ class Recorder:
                 train_loss=[m.get("train_loss", math.nan)], test_loss=[m.get("test_loss", math.nan)],
                 train_acc=[m.get("train_acc", math.nan)], test_acc=[m.get("test_acc", math.nan)],
                 mi=head.result,
+                activations=[a.astype(np.float16) for a in head.layers] if self.config.info.save_activations else None,
             ))
 
 

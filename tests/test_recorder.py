@@ -249,3 +249,22 @@ def test_the_example_script_records_a_cnn_on_digits(tmp_path):
     assert summary["status"] == "finished" and summary["snapshots"] == 3
     assert summary["n_mi_samples"] == 1797
     assert (out / "info_plane.png").exists()
+
+
+def test_saved_activations_re_estimate_to_the_recorded_numbers(tmp_path):
+    from ibtui.runs.reestimate import activation_files, estimate_file
+
+    x, y = probe_set(60)
+    model = small_cnn()
+    with Recorder(model, x, y, tmp_path / "r", layers=["1", "6"], epochs=2, processes=0, png=False,
+                  save_activations=True) as rec:
+        rec.epoch_end(0)
+        rec.epoch_end(1)
+    record = load_run(tmp_path / "r")
+    labels = np.load(tmp_path / "r" / "activations" / "labels.npy")
+    np.testing.assert_array_equal(labels, y.numpy())
+    files = activation_files(tmp_path / "r")
+    assert [e for e, _ in files] == [0, 1, 2]
+    for (epoch, path), snap in zip(files, record.snapshots):
+        again = estimate_file(path, labels, record.config.info)
+        assert again == snap.mi
