@@ -264,7 +264,8 @@ class Recorder:
         self.store.handle(RunStarted(
             run_id=self.run_id,
             config=config,
-            layer_names=tuple(f"{n} {w}" for n, w in zip(self.layer_names, widths)),
+            # "conv1 Conv2d 512": the module's name, its type and the width measured
+            layer_names=tuple(f"{label} {type(m).__name__} {w}" for (_, m, label), w in zip(self._layer_keys, widths)),
             layer_widths=widths,
             seeds=(config.train.seed,),
             n_mi_samples=len(self.mi_labels),

@@ -84,7 +84,7 @@ def test_a_small_cnn_recorded_end_to_end_is_an_ordinary_run(tmp_path):
     assert record.config.model.hidden == (72, 72, 6, 6, 4)
     assert record.config.model.activation in ("tanh", "relu")
     assert record.config.data.name == "recorded"
-    assert record.summary["layers"][0] == "0 72" and record.summary["n_mi_samples"] == 120
+    assert record.summary["layers"][:2] == ["0 Conv2d 72", "1 Tanh 72"] and record.summary["n_mi_samples"] == 120
     first, last = record.snapshots[0], record.snapshots[-1]
     assert math.isnan(first.train_loss[0]) and math.isnan(first.test_acc[0])
     assert last.train_loss[0] == pytest.approx(loss) and last.test_acc[0] == 0.5
