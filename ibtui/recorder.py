@@ -164,7 +164,7 @@ class Recorder:
         self.png = png
         self.batch_size = batch_size
         self.device = _model_device(model)
-        self._inputs, self.labels = _probe_set(inputs, labels)
+        self._inputs, self.labels = _probe_set(inputs, labels, _model_dtype(model))
         self.modules = _chosen_modules(model, layers)
         try:
             from ibtui.data import stratified_subset
@@ -329,11 +329,15 @@ class Recorder:
         if not self._open:
             return False
         self._open = False
+        skipped: BaseException | None = None
         try:
             self._write_ready(block=True)
+        except BaseException as error:  # noqa: BLE001 - a second Ctrl-C while waiting: skip the rest
+            skipped = error
+            self._pending.clear()
         finally:
             if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool.shutdown(wait=skipped is None, cancel_futures=True)
                 self._pool = None
         elapsed = time.monotonic() - self._started
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
@@ -341,7 +345,7 @@ class Recorder:
         elif self._errors:
             self.store.handle(RunFailed(self.run_id, self._errors[0], self._last_epoch, elapsed))
         else:
-            ended = self._last_epoch >= self.config.train.epochs and exc_type is None
+            ended = self._last_epoch >= self.config.train.epochs and exc_type is None and skipped is None
             self.store.handle(RunFinished(self.run_id, "finished" if ended else "interrupted", self._last_epoch, elapsed))
         self.store.close()
         if self.png:
@@ -351,6 +355,8 @@ class Recorder:
                 export_run(self.out)
             except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
                 warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=2)
+        if skipped is not None and exc_type is None:
+            raise skipped
         return False
 
     @property
@@ -508,11 +514,22 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _probe_set(inputs: Any, labels: Any) -> tuple[torch.Tensor, np.ndarray]:
+def _model_dtype(model: nn.Module) -> torch.dtype | None:
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _probe_set(inputs: Any, labels: Any, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """The probe inputs as a tensor (floating ones in the model's dtype: a float64 numpy array
+    meets float32 weights) and the labels as int64."""
     try:
         x = torch.as_tensor(inputs)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise RecorderError(f"inputs must be a tensor or an array of probe inputs ({exc}).") from None
+    if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+        x = x.to(dtype)
     try:
         y = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
     except (TypeError, ValueError) as exc:

@@ -268,3 +268,34 @@ def test_saved_activations_re_estimate_to_the_recorded_numbers(tmp_path):
     for (epoch, path), snap in zip(files, record.snapshots):
         again = estimate_file(path, labels, record.config.info)
         assert again == snap.mi
+
+
+def test_numpy_float64_probe_inputs_and_labels_are_accepted(tmp_path):
+    x, y = probe_set(40)
+    with Recorder(small_cnn(), x.numpy().astype(np.float64), y.numpy().astype(np.float64), tmp_path / "r",
+                  layers="6", epochs=1, processes=0, png=False) as rec:
+        rec.epoch_end(0)
+    assert load_run(tmp_path / "r").summary["status"] == "finished"
+
+
+def test_an_estimate_that_fails_drops_its_snapshot_and_marks_the_run_failed(tmp_path):
+    class Poisoned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.poison = nn.Linear(36, 4), 0.0
+
+        def forward(self, x):
+            return self.fc(x.flatten(1) + self.poison)
+
+    x, y = probe_set(40)
+    model = Poisoned()
+    with pytest.warns(RuntimeWarning, match="the estimate at epoch 2 failed"):
+        with Recorder(model, x, y, tmp_path / "r", layers="fc", epochs=3, processes=0, png=False) as rec:
+            rec.epoch_end(0)
+            model.poison = float("nan")
+            rec.epoch_end(1)
+            model.poison = 0.0
+            rec.epoch_end(2)
+    record = load_run(tmp_path / "r")
+    assert [s.epoch for s in record.snapshots] == [0, 1, 3]
+    assert record.summary["status"] == "failed" and "epoch 2" in record.summary["reason"]
