@@ -44,6 +44,8 @@ class DataConfig:
     data_dir: str | None = None  # mnist / fashion-mnist: the folder of the IDX files (None: download cache)
     mi_samples: int = 10_000  # MI is measured on at most this many samples (a stratified subset)
     mi_subset_seed: int = 0  # the seed of that subset
+    label_noise: float = 0.0  # fraction of training labels replaced at random (1.0: random-label control)
+    label_noise_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -306,8 +308,8 @@ MAX_MI_SAMPLES = 100_000
 
 
 def _validate_data_sources(config: RunConfig) -> None:
-    """The image sets, the MI subset and recorded runs (data.data_dir, data.mi_samples,
-    data.mi_subset_seed, model.layers)."""
+    """The image sets, the MI subset, label noise and recorded runs (data.data_dir,
+    data.mi_samples, data.mi_subset_seed, data.label_noise, data.label_noise_seed, model.layers)."""
     d, m = config.data, config.model
     if d.data_dir is not None and d.name not in ("mnist", "fashion-mnist"):
         raise ConfigError(f"data.data_dir applies only to mnist and fashion-mnist, not {d.name}")
@@ -317,6 +319,10 @@ def _validate_data_sources(config: RunConfig) -> None:
         raise ConfigError(f"data.mi_samples must be from 2 to {MAX_MI_SAMPLES:,}, not {d.mi_samples}")
     if not 0 <= d.mi_subset_seed < 2**63:
         raise ConfigError(f"data.mi_subset_seed must be from 0 to 2**63 - 1, not {d.mi_subset_seed}")
+    if not 0.0 <= d.label_noise <= 1.0:
+        raise ConfigError(f"data.label_noise must be a fraction from 0 to 1, not {d.label_noise}")
+    if not 0 <= d.label_noise_seed < 2**63:
+        raise ConfigError(f"data.label_noise_seed must be from 0 to 2**63 - 1, not {d.label_noise_seed}")
     if d.name == "recorded":
         if m.layers is None or len(m.layers) != len(m.hidden):
             raise ConfigError("a recorded run needs model.layers: one name per width of model.hidden")

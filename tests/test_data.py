@@ -488,3 +488,34 @@ def test_new_data_config_fields_are_validated():
         base.with_overrides({"model.layers": ["a"] * 5})
     ok = base.with_overrides({"data.name": "mnist", "data.data_dir": "/data/mnist", "data.mi_samples": 500})
     assert ok.data.data_dir == "/data/mnist"
+
+
+def test_label_noise_replaces_a_seeded_fraction_of_training_labels_only():
+    ds = D.load_dataset("tishby", test_fraction=0.2, split_seed=0)
+    noisy = D.with_label_noise(ds, 0.5, seed=7)
+    changed = np.flatnonzero(noisy.y != ds.y)
+    assert set(changed.tolist()) <= set(ds.train_idx.tolist())  # test labels untouched
+    np.testing.assert_array_equal(noisy.y[ds.test_idx], ds.y[ds.test_idx])
+    # half the training labels redrawn from 2 classes: about half of those keep their class
+    n = len(ds.train_idx)
+    assert 0.15 * n < len(changed) < 0.35 * n
+    np.testing.assert_array_equal(noisy.y, D.with_label_noise(ds, 0.5, seed=7).y)
+    assert not np.array_equal(noisy.y, D.with_label_noise(ds, 0.5, seed=8).y)
+    assert D.with_label_noise(ds, 0.0) is ds
+    control = D.with_label_noise(ds, 1.0, seed=1)
+    agree = np.mean(control.y[ds.train_idx] == ds.y[ds.train_idx])
+    assert 0.45 < agree < 0.55 and "100% of training labels random" in control.description
+    with pytest.raises(ConfigError, match="fraction from 0 to 1"):
+        D.with_label_noise(ds, 1.5)
+
+
+def test_dataset_from_config_applies_every_data_field(tmp_path):
+    from ibtui.config import RunConfig
+
+    config = RunConfig().with_overrides({"data.label_noise": 1.0, "data.label_noise_seed": 3, "data.split_seed": 2})
+    ds = D.dataset_from_config(config.data)
+    expected = D.with_label_noise(D.load_dataset("tishby", split_seed=2), 1.0, 3)
+    np.testing.assert_array_equal(ds.y, expected.y)
+    np.testing.assert_array_equal(ds.test_idx, expected.test_idx)
+    with pytest.raises(ConfigError, match="data.label_noise must be a fraction"):
+        RunConfig().with_overrides({"data.label_noise": 2.0})

@@ -29,6 +29,7 @@ from ibtui.data.dataset import (
     split_indices,
     standardize_columns,
     stratified_subset,
+    with_label_noise,
 )
 from ibtui.data.idx import read_idx, write_idx
 from ibtui.data.images import IDX_FILES, IDX_SETS, cache_dir, load_digits_set, load_idx_set
@@ -52,5 +53,5 @@ __all__ = [
     "TISHBY_THRESHOLD", "cache_dir", "class_names_and_indices", "dataset_from_config", "load_dataset",
     "load_digits_set", "load_idx_set", "read_idx", "read_labelled_csv", "read_pokemon_csv",
     "split_indices", "standardize_columns", "stratified_subset", "synthetic_pokemon", "tishby_patterns",
-    "write_idx", "_icosahedron_vertices",
+    "with_label_noise", "write_idx", "_icosahedron_vertices",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,9 +255,30 @@ def load_dataset(
     )
 
 
+def with_label_noise(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """The dataset with ``round(fraction * n_train)`` training labels replaced at random.
+
+    The replaced samples are a uniform draw without replacement from ``train_idx`` and each gets
+    a class drawn uniformly from all ``n_classes`` (so about 1/C of them keep their class), both
+    from ``np.random.default_rng(seed)``. Test labels are never changed, so test accuracy still
+    measures the true task; ``fraction = 1.0`` is the random-label control of Zhang et al. (and
+    IDNNs' ``rand_labels``). ``fraction = 0`` returns the dataset itself.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"the label noise must be a fraction from 0 to 1, not {fraction!r}.")
+    if fraction == 0:
+        return dataset
+    rng = np.random.default_rng(seed)
+    count = int(round(fraction * len(dataset.train_idx)))
+    chosen = rng.choice(dataset.train_idx, size=count, replace=False)
+    y = dataset.y.copy()
+    y[chosen] = rng.integers(0, dataset.n_classes, size=count)
+    return replace(dataset, y=y, description=f"{dataset.description}; {fraction:.0%} of training labels random")
+
+
 def dataset_from_config(data: Any) -> Dataset:
-    """``load_dataset`` with the fields of a ``DataConfig`` (``config.data``)."""
-    return load_dataset(
+    """``load_dataset`` with the fields of a ``DataConfig`` (``config.data``), label noise included."""
+    dataset = load_dataset(
         data.name,
         test_fraction=data.test_fraction,
         split_seed=data.split_seed,
@@ -268,3 +289,4 @@ def dataset_from_config(data: Any) -> Dataset:
         synthetic_seed=data.synthetic_seed,
         data_dir=getattr(data, "data_dir", None),
     )
+    return with_label_noise(dataset, getattr(data, "label_noise", 0.0), getattr(data, "label_noise_seed", 0))
