@@ -74,7 +74,7 @@ def run(epochs: int, probe: int, repeats: int) -> dict[str, list[float]]:
             started = time.perf_counter()
             rec = ibtui.Recorder(model, inputs=px, labels=py, out=out, epochs=epochs, png=False)
             with rec:
-                loop, waited = train(model, x, y, epochs, rec)
+                _, waited = train(model, x, y, epochs, rec)
                 drain_from = time.perf_counter()
             total = time.perf_counter() - started
             figures["plain"].append(plain)

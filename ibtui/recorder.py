@@ -58,11 +58,11 @@ import warnings
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -173,11 +173,12 @@ class Recorder:
         except IbtuiError as exc:
             raise RecorderError(str(exc)) from None
         self.mi_labels = self.labels if self.subset is None else self.labels[self.subset]
-        info = dict(estimators=tuple(estimators), noise_variance=noise_variance, bin_size=bin_size, n_bins=n_bins,
-                    adaptive_bins=adaptive_bins, schedule=schedule, snapshots=snapshots, every=every,
-                    measure_output=False, grad_snr=False, on="all", save_activations=bool(save_activations))
-        self._settings = dict(info=info, epochs=epochs, mi_samples=mi_samples, mi_subset_seed=mi_subset_seed,
-                              name=name, dataset=dataset, train=dict(train or {}))
+        info = {"estimators": tuple(estimators), "noise_variance": noise_variance, "bin_size": bin_size,
+                "n_bins": n_bins, "adaptive_bins": adaptive_bins, "schedule": schedule, "snapshots": snapshots,
+                "every": every, "measure_output": False, "grad_snr": False, "on": "all",
+                "save_activations": bool(save_activations)}
+        self._settings = {"info": info, "epochs": epochs, "mi_samples": mi_samples, "mi_subset_seed": mi_subset_seed,
+                          "name": name, "dataset": dataset, "train": dict(train or {})}
         # Everything that can be checked without running the model is checked now, so a bad
         # argument never leaves a directory behind.
         try:
@@ -212,7 +213,7 @@ class Recorder:
             what = "holds another run" if (out / "config.toml").exists() else "is not empty"
             raise RecorderError(f"{out} {what}; give the recorder a new or empty directory (nothing was written).")
 
-    def __enter__(self) -> Recorder:
+    def __enter__(self) -> Self:
         from ibtui.engine.events import RunStarted
         from ibtui.engine.schedule import snapshot_epochs
         from ibtui.estimators import label_entropy
@@ -540,9 +541,10 @@ def _probe_set(inputs: Any, labels: Any, dtype: torch.dtype | None = None) -> tu
         raise RecorderError(f"the probe set has {len(x):,} inputs but {len(y):,} labels; give one label per input.")
     if len(y) < 2:
         raise RecorderError(f"the probe set has {len(y)} sample(s); mutual information needs at least 2.")
-    if not np.issubdtype(y.dtype, np.integer) and not np.issubdtype(y.dtype, np.bool_):
-        if not (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))):
-            raise RecorderError(f"labels must be integer class labels, not {y.dtype} values.")
+    whole = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_) or (
+        np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    if not whole:
+        raise RecorderError(f"labels must be integer class labels, not {y.dtype} values.")
     return x, y.astype(np.int64)
 
 

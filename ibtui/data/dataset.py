@@ -269,7 +269,7 @@ def with_label_noise(dataset: Dataset, fraction: float, seed: int = 0) -> Datase
     if fraction == 0:
         return dataset
     rng = np.random.default_rng(seed)
-    count = int(round(fraction * len(dataset.train_idx)))
+    count = round(fraction * len(dataset.train_idx))
     chosen = rng.choice(dataset.train_idx, size=count, replace=False)
     y = dataset.y.copy()
     y[chosen] = rng.integers(0, dataset.n_classes, size=count)
