@@ -10,3 +10,12 @@ __version__ = "0.1.0"
 # region starts, which is why the compiled training step runs a whole epoch in one region. This
 # only takes effect if ibtui is imported before torch; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def __getattr__(name: str):
+    """``ibtui.Recorder`` without importing torch when only ``import ibtui`` is needed."""
+    if name in ("Recorder", "RecorderError"):
+        from ibtui import recorder
+
+        return getattr(recorder, name)
+    raise AttributeError(f"module 'ibtui' has no attribute {name!r}")

@@ -22,7 +22,7 @@ from ibtui.errors import ConfigError, unknown_name
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "elu", "gelu", "linear", "hard-tanh")
 ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive")
-DATASETS = ("tishby", "pokemon", "csv")
+DATASETS = ("tishby", "pokemon", "csv", "digits", "mnist", "fashion-mnist", "recorded")  # recorded: written by ibtui.Recorder
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("truncated_normal", "torch_default")
 SCHEDULES = ("saxe", "log", "every")
@@ -41,6 +41,11 @@ class DataConfig:
     split_seed: int = 0  # the split is the same for every training seed of a run
     standardize: bool | None = None  # None: the dataset's default
     synthetic_seed: int = 0
+    data_dir: str | None = None  # mnist / fashion-mnist: the folder of the IDX files (None: download cache)
+    mi_samples: int = 10_000  # MI is measured on at most this many samples (a stratified subset)
+    mi_subset_seed: int = 0  # the seed of that subset
+    label_noise: float = 0.0  # fraction of training labels replaced at random (1.0: random-label control)
+    label_noise_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class ModelConfig:
     activation: str = "tanh"
     init: str = "truncated_normal"  # truncated normal, std 1/sqrt(fan_out), zero bias (Saxe et al.)
     dropout: float = 0.0  # rate applied after each hidden activation while training
+    layers: tuple[str, ...] | None = None  # recorded runs: the measured modules' names (hidden: their widths)
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,34 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"info.every must be at least 1, not {i.every}")
     if i.checkpoint_every < 1:
         raise ConfigError(f"info.checkpoint_every must be at least 1, not {i.checkpoint_every}")
+    _validate_data_sources(config)
+
+
+# Largest data.mi_samples: the KDE's time grows as N^2 (one 70,000-sample layer is ~5e9 pair terms).
+MAX_MI_SAMPLES = 100_000
+
+
+def _validate_data_sources(config: RunConfig) -> None:
+    """The image sets, the MI subset, label noise and recorded runs (data.data_dir,
+    data.mi_samples, data.mi_subset_seed, data.label_noise, data.label_noise_seed, model.layers)."""
+    d, m = config.data, config.model
+    if d.data_dir is not None and d.name not in ("mnist", "fashion-mnist"):
+        raise ConfigError(f"data.data_dir applies only to mnist and fashion-mnist, not {d.name}")
+    if d.data_dir is not None and (not d.data_dir or "\0" in d.data_dir):
+        raise ConfigError("data.data_dir must be a folder path")
+    if not 2 <= d.mi_samples <= MAX_MI_SAMPLES:
+        raise ConfigError(f"data.mi_samples must be from 2 to {MAX_MI_SAMPLES:,}, not {d.mi_samples}")
+    if not 0 <= d.mi_subset_seed < 2**63:
+        raise ConfigError(f"data.mi_subset_seed must be from 0 to 2**63 - 1, not {d.mi_subset_seed}")
+    if not 0.0 <= d.label_noise <= 1.0:
+        raise ConfigError(f"data.label_noise must be a fraction from 0 to 1, not {d.label_noise}")
+    if not 0 <= d.label_noise_seed < 2**63:
+        raise ConfigError(f"data.label_noise_seed must be from 0 to 2**63 - 1, not {d.label_noise_seed}")
+    if d.name == "recorded":
+        if m.layers is None or len(m.layers) != len(m.hidden):
+            raise ConfigError("a recorded run needs model.layers: one name per width of model.hidden")
+    elif m.layers is not None:
+        raise ConfigError("model.layers describes recorded runs only (data.name = \"recorded\")")
 
 
 def _choice(kind: str, value: str, known: tuple[str, ...]) -> None:

@@ -393,3 +393,129 @@ def test_zero_test_fraction_gives_empty_test_set():
 def test_bad_test_fraction(bad):
     with pytest.raises(ConfigError, match="test_fraction"):
         D.load_dataset("tishby", test_fraction=bad)
+
+
+# --- CSV: duplicate names, wide files, dropped columns (issue 14, item 9) -----------------------
+
+
+def test_csv_duplicate_column_names_are_refused(tmp_path):
+    rows = [[i, i % 2, i * 2.0, i % 3] for i in range(12)]
+    twice_label = write_csv(tmp_path / "y.csv", ["x1", "y", "x2", "y"], rows)
+    expect_error(twice_label, r"two columns named 'y' \(columns 2 and 4\)", label="y")
+    twice_feature = write_csv(tmp_path / "x.csv", ["x1", "y", "x1", "z"], rows)
+    expect_error(twice_feature, r"two columns named 'x1' \(columns 1 and 3\)", label="y")
+    # unnamed columns (an index column) are not duplicates of each other
+    unnamed = write_csv(tmp_path / "u.csv", ["", "y", "", "x"], rows)
+    assert D.load_dataset("csv", csv_path=unnamed, label="y").feature_names == ("x",)
+
+
+def test_csv_with_a_million_columns_is_read_in_linear_time(tmp_path):
+    n = 1_000_000
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"c{j}" for j in range(n)) + ",y\n"
+    row = ",".join("1" for _ in range(n))
+    path.write_text(header + row + ",0\n" + row.replace("1", "2") + ",1\n")
+    x, y, names, classes = D.read_labelled_csv(path, "y", ("c999999", "c3"))
+    assert names == ("c999999", "c3") and x.tolist() == [[1.0, 1.0], [2.0, 2.0]] and y.tolist() == [0, 1]
+    # the quadratic part used to be the search for every column in the header, when features
+    # are chosen automatically: 200,000 named columns would take ~20e9 comparisons
+    m = 200_000
+    path2 = tmp_path / "wide2.csv"
+    path2.write_text(",".join(f"c{j}" for j in range(m)) + ",y\n"
+                     + ",".join("0.5" for _ in range(m)) + ",a\n" + ",".join("1.5" for _ in range(m)) + ",b\n")
+    x, y, names, classes = D.read_labelled_csv(path2, "y")
+    assert x.shape == (2, m) and names[-1] == f"c{m - 1}" and classes == ("a", "b")
+    with pytest.raises(DataError, match=r"has no column 'nope' \(it has 200,001 named columns\)"):
+        D.read_labelled_csv(path2, "nope")
+
+
+def test_csv_feature_columns_dropped_for_a_non_number_are_named(tmp_path):
+    rows = [[i, "n/a" if i == 4 else i * 2, f"id{i}", i % 2] for i in range(12)]
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "name", "y"], rows)
+    with pytest.warns(D.DataWarning) as caught:
+        ds = D.load_dataset("csv", csv_path=path, label="y")
+    assert ds.feature_names == ("a",)
+    message = str(caught[0].message)
+    assert "'b' (line 6 holds 'n/a')" in message and "'name' (line 2 holds 'id0')" in message
+    assert str(path) in message and "2 columns are not used as a feature" in message
+    # shown on stderr by the CLI's default warning filter
+    import subprocess
+    import sys
+    code = ("from ibtui.data import load_dataset; "
+            f"load_dataset('csv', csv_path={str(path)!r}, label='y')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": ""}, check=False)
+    assert result.returncode == 0 and "'b' (line 6 holds 'n/a')" in result.stderr
+
+
+def test_csv_all_numeric_columns_warn_nothing(tmp_path, recwarn):
+    rows = [[i, i * 2, i % 2] for i in range(12)]
+    path = write_csv(tmp_path / "ok.csv", ["a", "b", "y"], rows)
+    assert D.load_dataset("csv", csv_path=path, label="y").feature_names == ("a", "b")
+    assert not [w for w in recwarn if issubclass(w.category, D.DataWarning)]
+
+
+# --- stratified MI subsets ----------------------------------------------------------------
+
+
+def test_stratified_subset_keeps_class_proportions_and_is_seeded():
+    y = np.array([0] * 700 + [1] * 200 + [2] * 100)
+    rng = np.random.default_rng(5)
+    y = y[rng.permutation(len(y))]
+    idx = D.stratified_subset(y, 101, seed=1)
+    assert len(idx) == 101 and len(set(idx.tolist())) == 101
+    assert np.all(np.diff(idx) > 0)
+    # exact shares 70.7 / 20.2 / 10.1: floors 70 / 20 / 10 and the one left over to the largest remainder
+    assert np.bincount(y[idx]).tolist() == [71, 20, 10]
+    np.testing.assert_array_equal(idx, D.stratified_subset(y, 101, seed=1))
+    assert not np.array_equal(idx, D.stratified_subset(y, 101, seed=2))
+    np.testing.assert_array_equal(D.stratified_subset(y, 1000, 0), np.arange(1000))
+    np.testing.assert_array_equal(D.stratified_subset(y, None, 0), np.arange(1000))
+    with pytest.raises(ConfigError, match="positive whole number"):
+        D.stratified_subset(y, 0, 0)
+
+
+def test_new_data_config_fields_are_validated():
+    from ibtui.config import RunConfig
+
+    base = RunConfig()
+    assert base.data.mi_samples == D.MI_SAMPLES_DEFAULT and base.data.data_dir is None
+    with pytest.raises(ConfigError, match="data.data_dir applies only to mnist"):
+        base.with_overrides({"data.data_dir": "/tmp"})
+    with pytest.raises(ConfigError, match="data.mi_samples must be from 2"):
+        base.with_overrides({"data.mi_samples": 1})
+    with pytest.raises(ConfigError, match="model.layers describes recorded runs only"):
+        base.with_overrides({"model.layers": ["a"] * 5})
+    ok = base.with_overrides({"data.name": "mnist", "data.data_dir": "/data/mnist", "data.mi_samples": 500})
+    assert ok.data.data_dir == "/data/mnist"
+
+
+def test_label_noise_replaces_a_seeded_fraction_of_training_labels_only():
+    ds = D.load_dataset("tishby", test_fraction=0.2, split_seed=0)
+    noisy = D.with_label_noise(ds, 0.5, seed=7)
+    changed = np.flatnonzero(noisy.y != ds.y)
+    assert set(changed.tolist()) <= set(ds.train_idx.tolist())  # test labels untouched
+    np.testing.assert_array_equal(noisy.y[ds.test_idx], ds.y[ds.test_idx])
+    # half the training labels redrawn from 2 classes: about half of those keep their class
+    n = len(ds.train_idx)
+    assert 0.15 * n < len(changed) < 0.35 * n
+    np.testing.assert_array_equal(noisy.y, D.with_label_noise(ds, 0.5, seed=7).y)
+    assert not np.array_equal(noisy.y, D.with_label_noise(ds, 0.5, seed=8).y)
+    assert D.with_label_noise(ds, 0.0) is ds
+    control = D.with_label_noise(ds, 1.0, seed=1)
+    agree = np.mean(control.y[ds.train_idx] == ds.y[ds.train_idx])
+    assert 0.45 < agree < 0.55 and "100% of training labels random" in control.description
+    with pytest.raises(ConfigError, match="fraction from 0 to 1"):
+        D.with_label_noise(ds, 1.5)
+
+
+def test_dataset_from_config_applies_every_data_field(tmp_path):
+    from ibtui.config import RunConfig
+
+    config = RunConfig().with_overrides({"data.label_noise": 1.0, "data.label_noise_seed": 3, "data.split_seed": 2})
+    ds = D.dataset_from_config(config.data)
+    expected = D.with_label_noise(D.load_dataset("tishby", split_seed=2), 1.0, 3)
+    np.testing.assert_array_equal(ds.y, expected.y)
+    np.testing.assert_array_equal(ds.test_idx, expected.test_idx)
+    with pytest.raises(ConfigError, match="data.label_noise must be a fraction"):
+        RunConfig().with_overrides({"data.label_noise": 2.0})

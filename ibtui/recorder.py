@@ -1,0 +1,606 @@
+"""Record the information plane of any PyTorch model from the user's own training loop.
+
+    import ibtui
+    with ibtui.Recorder(model, inputs=x_probe, labels=y_probe, out="runs/mine", epochs=E) as rec:
+        for epoch in range(E):
+            ...  # the user's own training
+            rec.epoch_end(epoch, train_loss=loss, test_acc=acc)   # every argument but epoch optional
+
+What is measured. Forward hooks on the chosen modules (``layers``: None means every Linear and
+Conv output and every activation module, in the order the forward pass reaches them; or module
+names as in ``model.named_modules()``, or the modules themselves) capture their outputs while
+the model runs on the probe set in eval mode without grad, on the model's device, in batches;
+each output is flattened per sample, so a conv layer's T is its whole feature map. The hooks
+exist only during that forward pass, and every module's train/eval flag is restored after it.
+A module called twice in one forward (one ``nn.ReLU`` reused) gives one layer per call
+("act", "act#2"). Activations applied as functions (``F.relu``) are not modules and are not
+seen; the Linear/Conv before them is.
+
+When. ``epoch_end(epoch)`` is called after the epoch with index ``epoch`` (as in
+``for epoch in range(E)``), so the snapshot is stored at ``epoch + 1`` completed epochs; the
+model as it is when the recorder opens is epoch 0. Only the epochs of the schedule are measured
+(Saxe's over ``epochs`` unless another ``schedule`` is named), so most calls return at once.
+
+Where the work goes. The estimates (KDE, binning: O(N^2) per layer) run in one of ibtui's
+estimator processes (``ibtui.engine.workers``), so the user's loop only pays for the probe
+forward pass and a copy; finished estimates are written, in epoch order, at later
+``epoch_end`` calls and when the block ends. At most ``MAX_PENDING`` snapshots wait at once;
+or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the oldest (memory
+stays bounded on slow estimates). The process is started, and its kernels compiled on a tiny
+warm-up estimate, when the recorder opens, so that this happens while the user's loop trains.
+
+The result is an ordinary run directory written through ``RunStore`` (the same events as
+``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
+``model.hidden`` their widths, ``model.activation`` the most used activation module or
+"linear"), snapshots.jsonl, summary.json and, at the end, the PNGs; ``report``, ``export``
+and the app read it. Training settings ibtui cannot see (optimiser, learning rate,
+batch size) are ibtui's defaults in config.toml unless given as ``train={...}``; its
+description says so. Probe sets larger than ``mi_samples`` (10,000) are measured on a
+stratified subset (``ibtui.data.stratified_subset``, seeded by ``mi_subset_seed``). With
+``save_activations`` each snapshot's activations are kept (float16, ``activations/epoch_*.npz``,
+and measured from those same values) with the MI labels in
+``activations/labels.npy``, for re-estimation with other settings.
+
+An exception inside the ``with`` block marks the run failed (KeyboardInterrupt: interrupted),
+keeps every snapshot whose activations were taken, and propagates. Bad input (a layer the model
+lacks, inputs and labels of different lengths, a directory that holds another run, unknown
+estimators) raises ``RecorderError``, a ``ValueError`` with one sentence, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import uuid
+import warnings
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+from torch import nn
+
+from ibtui.config import DataConfig, InfoConfig, ModelConfig, RunConfig, TrainConfig, validate
+from ibtui.errors import IbtuiError
+
+#: Snapshots (and bytes of their activations) whose estimates may be outstanding before
+#: epoch_end waits for the oldest: enough that the loop does not wait while the estimator
+#: process starts (it imports torch and compiles the KDE kernel), bounded so memory is too.
+MAX_PENDING = 64
+MAX_PENDING_BYTES = 256 << 20
+#: Probe samples per forward pass.
+PROBE_BATCH = 1024
+#: With save_activations, the MI labels beside the activations (activations/labels.npy).
+LABELS_FILE = "labels.npy"
+#: Module names listed in a "no such layer" message.
+SHOWN_NAMES = 60
+
+LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Activation modules measured by default; those ibtui's config can name map to that name.
+ACTIVATION_NAMES: dict[type[nn.Module], str | None] = {
+    nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Softsign: "softsign",
+    nn.Softplus: "softplus", nn.ELU: "elu", nn.GELU: "gelu", nn.Hardtanh: "hard-tanh",
+    nn.LeakyReLU: None, nn.ReLU6: None, nn.SiLU: None, nn.Mish: None, nn.PReLU: None,
+    nn.SELU: None, nn.CELU: None, nn.Softmax: None, nn.LogSoftmax: None,
+}
+
+
+class RecorderError(IbtuiError, ValueError):
+    """The recorder cannot start with what it was given (one sentence)."""
+
+
+@dataclass
+class _Pending:
+    epoch: int
+    elapsed: float
+    metrics: dict[str, float]
+    layers: list[np.ndarray]  # per layer (1, N, width) float32
+    future: Future | None = None
+    result: dict | None = None
+    error: str | None = None
+
+
+class Recorder:
+    """Measure I(X;T) and I(T;Y) of a model's layers during the user's own training loop.
+
+    Parameters: ``model`` (an ``nn.Module``), ``inputs`` / ``labels`` (the probe set: a tensor or
+    array of N inputs the model takes, and N integer class labels), ``out`` (a new or empty run
+    directory), ``layers`` (see the module docstring), ``estimators`` / ``noise_variance`` /
+    ``bin_size`` (as ``[info]`` of a run), ``epochs`` (the number of epochs the loop will run;
+    the schedule is Saxe's over it), ``schedule`` ("saxe", "log" with ``snapshots``, "every"
+    with ``every``), ``mi_samples`` / ``mi_subset_seed`` (the stratified subset of a large probe
+    set), ``processes`` (estimator processes; 0 estimates in the calling thread), ``name`` /
+    ``dataset`` (how titles name the run and the probe data), ``train`` (a dict of
+    ``[train]`` settings to record, e.g. ``{"optimizer": "sgd", "lr": 0.01}``), ``png`` (write
+    the figures at the end), ``batch_size`` (probe samples per forward pass).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        labels: Any,
+        out: str | Path,
+        layers: Any = None,
+        estimators: tuple[str, ...] | list[str] = ("kde_upper", "binning"),
+        noise_variance: float = 1e-3,
+        bin_size: float | None = 0.07,
+        epochs: int | None = None,
+        *,
+        schedule: str = "saxe",
+        snapshots: int = 200,
+        every: int = 1,
+        n_bins: int | None = None,
+        adaptive_bins: int = 30,
+        mi_samples: int = 10_000,
+        mi_subset_seed: int = 0,
+        processes: int = 1,
+        name: str | None = None,
+        dataset: str | None = None,
+        train: dict[str, Any] | None = None,
+        png: bool = True,
+        batch_size: int = PROBE_BATCH,
+        save_activations: bool = False,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise RecorderError(f"the recorder needs a torch.nn.Module, not {type(model).__name__}.")
+        if epochs is None or isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise RecorderError(f"epochs must be the number of epochs the loop runs (a whole number >= 1), not {epochs!r}.")
+        if not isinstance(processes, int) or processes < 0:
+            raise RecorderError(f"processes must be 0 or more, not {processes!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise RecorderError(f"batch_size must be a positive whole number, not {batch_size!r}.")
+        self.model = model
+        self.out = Path(out)
+        self.processes = processes
+        self.png = png
+        self.batch_size = batch_size
+        self.device = _model_device(model)
+        self._inputs, self.labels = _probe_set(inputs, labels, _model_dtype(model))
+        self.modules = _chosen_modules(model, layers)
+        try:
+            from ibtui.data import stratified_subset
+
+            self.subset = stratified_subset(self.labels, mi_samples, mi_subset_seed) if len(self.labels) > mi_samples else None
+        except IbtuiError as exc:
+            raise RecorderError(str(exc)) from None
+        self.mi_labels = self.labels if self.subset is None else self.labels[self.subset]
+        info = {"estimators": tuple(estimators), "noise_variance": noise_variance, "bin_size": bin_size,
+                "n_bins": n_bins, "adaptive_bins": adaptive_bins, "schedule": schedule, "snapshots": snapshots,
+                "every": every, "measure_output": False, "grad_snr": False, "on": "all",
+                "save_activations": bool(save_activations)}
+        self._settings = {"info": info, "epochs": epochs, "mi_samples": mi_samples, "mi_subset_seed": mi_subset_seed,
+                          "name": name, "dataset": dataset, "train": dict(train or {})}
+        # Everything that can be checked without running the model is checked now, so a bad
+        # argument never leaves a directory behind.
+        try:
+            InfoConfig(**info)
+            self._check_info(info)
+        except (TypeError, IbtuiError) as exc:
+            raise RecorderError(str(exc).rstrip(".") + ".") from None
+        self._check_out()
+        self.store = None
+        self.config: RunConfig | None = None
+        self.layer_names: tuple[str, ...] = ()
+        self.schedule: list[int] = []
+        self._pending: deque[_Pending] = deque()
+        self._pool = None
+        self._last_epoch = 0
+        self._errors: list[str] = []
+        self._started = 0.0
+        self._open = False
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_info(info: dict[str, Any]) -> None:
+        config = RunConfig(info=InfoConfig(**info))
+        validate(config)
+
+    def _check_out(self) -> None:
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise RecorderError(f"{out} exists and is not a directory; give the recorder a new or empty directory.")
+        if out.is_dir() and any(out.iterdir()):
+            what = "holds another run" if (out / "config.toml").exists() else "is not empty"
+            raise RecorderError(f"{out} {what}; give the recorder a new or empty directory (nothing was written).")
+
+    def __enter__(self) -> Self:
+        from ibtui.engine.events import RunStarted
+        from ibtui.engine.schedule import snapshot_epochs
+        from ibtui.estimators import label_entropy
+        from ibtui.runs.store import RunStore
+
+        self._check_out()
+        self._started = time.monotonic()
+        try:
+            layers = self._activations()  # also fixes the layer order and names
+        except RecorderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's model, any error: say so in one sentence
+            raise RecorderError(f"{type(self.model).__name__} fails on the probe inputs "
+                                f"({type(exc).__name__}: {exc}).") from None
+        widths = tuple(int(a.shape[-1]) for a in layers)
+        s = self._settings
+        info = InfoConfig(**s["info"])
+        activation = _main_activation([m for _, m, _ in self._layer_keys])
+        device = "cuda" if self.device.type == "cuda" else "cpu"
+        name = s["name"] or self.out.name or "recorded"
+        described = s["dataset"] or f"recorded probe set ({len(self.labels):,} samples, {len(np.unique(self.labels))} classes)"
+        known_train = ", ".join(sorted(s["train"])) or "none"
+        description = (f"recorded by ibtui.Recorder from {type(self.model).__name__}; [train] settings other than "
+                       f"epochs are ibtui's defaults, not the recorded loop's, except those given ({known_train})")
+        try:
+            train = TrainConfig(epochs=s["epochs"], device=device)
+            if s["train"]:
+                train = replace(train, **s["train"])
+            config = RunConfig(
+                name=name,
+                description=description,
+                data=DataConfig(name="recorded", test_fraction=0.0, mi_samples=s["mi_samples"],
+                                mi_subset_seed=s["mi_subset_seed"]),
+                model=ModelConfig(hidden=widths, activation=activation, layers=self.layer_names),
+                train=train,
+                info=info,
+            )
+            validate(config)
+        except (TypeError, IbtuiError) as exc:
+            raise RecorderError(str(exc).rstrip(".") + ".") from None
+        self.config = config
+        self.schedule = snapshot_epochs(info, s["epochs"])
+        self._scheduled = set(self.schedule)
+        try:
+            self.store = RunStore.create(self.out, config)
+        except IbtuiError as exc:
+            raise RecorderError(str(exc).rstrip(".") + ".") from None
+        self.run_id = uuid.uuid4().hex[:8]
+        self.store.handle(RunStarted(
+            run_id=self.run_id,
+            config=config,
+            # "conv1 Conv2d 512": the module's name, its type and the width measured
+            layer_names=tuple(f"{label} {type(m).__name__} {w}" for (_, m, label), w in zip(self._layer_keys, widths)),
+            layer_widths=widths,
+            seeds=(config.train.seed,),
+            n_mi_samples=len(self.mi_labels),
+            h_y=label_entropy(self.mi_labels),
+            schedule=tuple(self.schedule),
+            start_epoch=0,
+            device=str(self.device),
+            dataset=described,
+            synthetic=False,
+        ))
+        if info.save_activations:
+            import io
+
+            from ibtui.runs.store import ACTIVATIONS_DIR, write_atomic
+
+            (self.out / ACTIVATIONS_DIR).mkdir(exist_ok=True)
+            buffer = io.BytesIO()
+            np.save(buffer, self.mi_labels)
+            write_atomic(self.out / ACTIVATIONS_DIR / LABELS_FILE, buffer.getvalue())
+        self._open = True
+        if self.processes > 0:
+            from ibtui.engine import workers
+
+            try:
+                self._pool = workers.estimator_pool(self.processes, 1)
+                warm = [np.random.default_rng(0).normal(size=(1, 8, 2)).astype(np.float32)]
+                with _main_hidden():  # starts the process: it imports torch and compiles meanwhile
+                    self._pool.submit(workers.timed_estimate, warm, np.arange(8) % 2, info)
+            except (OSError, RuntimeError, BrokenProcessPool):
+                self._pool = None
+        if 0 in self._scheduled:
+            self._submit(0, {}, layers)
+        return self
+
+    # -- the user's calls --------------------------------------------------------------------
+
+    def epoch_end(self, epoch: int, train_loss: Any = None, test_loss: Any = None,
+                  train_acc: Any = None, test_acc: Any = None) -> bool:
+        """Epoch ``epoch`` (0-based) has ended: measure if ``epoch + 1`` is a scheduled epoch.
+
+        Returns whether a snapshot was taken. Also writes the estimates finished meanwhile.
+        """
+        if not self._open:
+            raise RecorderError("epoch_end was called outside the recorder's with block.")
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise RecorderError(f"epoch must be the index of the epoch that ended (0, 1, ...), not {epoch!r}.")
+        completed = int(epoch) + 1
+        if completed <= self._last_epoch:
+            raise RecorderError(f"epoch_end({epoch}) came after epoch_end({self._last_epoch - 1}); epochs must increase.")
+        self._last_epoch = completed
+        taken = completed in self._scheduled
+        if taken:
+            metrics = {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}
+            self._submit(completed, metrics, self._activations())
+        self._write_ready(block=False)
+        return taken
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        from ibtui.engine.events import RunFailed, RunFinished
+
+        if not self._open:
+            return False
+        self._open = False
+        skipped: BaseException | None = None
+        try:
+            self._write_ready(block=True)
+        except BaseException as error:  # noqa: BLE001 - a second Ctrl-C while waiting: skip the rest
+            skipped = error
+            self._pending.clear()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=skipped is None, cancel_futures=True)
+                self._pool = None
+        elapsed = time.monotonic() - self._started
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            self.store.handle(RunFailed(self.run_id, f"{exc_type.__name__}: {exc}", self._last_epoch, elapsed))
+        elif self._errors:
+            self.store.handle(RunFailed(self.run_id, self._errors[0], self._last_epoch, elapsed))
+        else:
+            ended = self._last_epoch >= self.config.train.epochs and exc_type is None and skipped is None
+            self.store.handle(RunFinished(self.run_id, "finished" if ended else "interrupted", self._last_epoch, elapsed))
+        self.store.close()
+        if self.png:
+            try:
+                from ibtui.export.png import export_run
+
+                export_run(self.out)
+            except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
+                warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=2)
+        if skipped is not None and exc_type is None:
+            raise skipped
+        return False
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out
+
+    # -- measuring ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _activations(self) -> list[np.ndarray]:
+        """Per measured layer, the (1, N, width) float32 outputs on the probe set (the MI subset)."""
+        model = self.model
+        flags = [(m, m.training) for m in model.modules()]
+        captured: list[tuple[str, nn.Module, torch.Tensor]] = []
+
+        def hook(name: str):
+            def record(module: nn.Module, args: Any, output: Any) -> None:
+                if isinstance(output, torch.Tensor):
+                    captured.append((name, module, output.detach().reshape(output.shape[0], -1).float().cpu()))
+            return record
+
+        handles = [module.register_forward_hook(hook(name)) for name, module in self.modules]
+        per_batch: list[list[tuple[str, nn.Module, torch.Tensor]]] = []
+        try:
+            model.eval()
+            x = self._inputs
+            for start in range(0, len(x), self.batch_size):
+                captured.clear()
+                model(x[start:start + self.batch_size].to(self.device))
+                per_batch.append(list(captured))
+        finally:
+            for handle in handles:
+                handle.remove()
+            for module, training in flags:
+                module.training = training
+        keys = _call_keys([(n, m) for n, m, _ in per_batch[0]])
+        if not keys:
+            raise RecorderError("none of the chosen modules produced a tensor on the probe set; "
+                                "check that the model's forward calls them.")
+        if not hasattr(self, "_layer_keys"):
+            self._layer_keys = keys
+            self.layer_names = tuple(label for _, _, label in keys)
+        for batch in per_batch:
+            if _call_keys([(n, m) for n, m, _ in batch]) != self._layer_keys:
+                raise RecorderError("the model's forward pass reached the measured modules in a different order "
+                                    "than before; the recorder needs the same layers on every pass.")
+        layers = []
+        for index in range(len(self._layer_keys)):
+            t = torch.cat([batch[index][2] for batch in per_batch])
+            if self.subset is not None:
+                t = t[torch.as_tensor(self.subset)]
+            layers.append(t.numpy()[None])
+        return layers
+
+    def _submit(self, epoch: int, metrics: dict[str, Any], layers: list[np.ndarray]) -> None:
+        from ibtui.engine import workers
+
+        while self._pending and (len(self._pending) >= MAX_PENDING or
+                                 sum(a.nbytes for p in self._pending for a in p.layers) >= MAX_PENDING_BYTES):
+            self._write_ready(block=True, limit=1)
+        info = self.config.info
+        if info.save_activations:
+            # measured from the float16 values saved, as the training engine does, so that
+            # `ibtui estimate` with unchanged settings reproduces these numbers exactly
+            layers = [a.astype(np.float16).astype(np.float32) for a in layers]
+        pending = _Pending(epoch, time.monotonic() - self._started, {k: _number(v) for k, v in metrics.items()}, layers)
+        if self._pool is not None:
+            try:
+                with _main_hidden():  # a submit may start the estimator process
+                    pending.future = self._pool.submit(workers.timed_estimate, layers, self.mi_labels, info)
+            except (BrokenProcessPool, RuntimeError):
+                self._pool = None
+        if pending.future is None:
+            self._estimate_here(pending)
+        self._pending.append(pending)
+
+    def _estimate_here(self, pending: _Pending) -> None:
+        from ibtui import estimators
+
+        try:
+            pending.result = estimators.estimate_info_plane(pending.layers, self.mi_labels, self.config.info)
+        except Exception as exc:  # noqa: BLE001 - one bad snapshot must not end the user's training
+            pending.error = f"the estimate at epoch {pending.epoch} failed ({type(exc).__name__}: {exc})"
+
+    def _write_ready(self, block: bool, limit: int | None = None) -> None:
+        """Write the oldest snapshots whose estimates are done (all of them when ``block``)."""
+        from ibtui.engine.events import Snapshot
+
+        written = 0
+        while self._pending and (limit is None or written < limit):
+            head = self._pending[0]
+            if head.future is not None:
+                if not block and not head.future.done():
+                    return
+                try:
+                    head.result = head.future.result()[0]
+                except BrokenProcessPool:
+                    self._pool = None  # the process died or could not start: estimate here from now on
+                    self._estimate_here(head)
+                except Exception as exc:  # noqa: BLE001
+                    head.error = f"the estimate at epoch {head.epoch} failed ({type(exc).__name__}: {exc})"
+                head.future = None
+            self._pending.popleft()
+            written += 1
+            if head.error is not None:
+                self._errors.append(head.error)
+                warnings.warn(head.error, RuntimeWarning, stacklevel=3)
+                continue
+            m = head.metrics
+            self.store.handle(Snapshot(
+                run_id=self.run_id, epoch=head.epoch, elapsed_s=round(head.elapsed, 3),
+                train_loss=[m.get("train_loss", math.nan)], test_loss=[m.get("test_loss", math.nan)],
+                train_acc=[m.get("train_acc", math.nan)], test_acc=[m.get("test_acc", math.nan)],
+                mi=head.result,
+                activations=[a.astype(np.float16) for a in head.layers] if self.config.info.save_activations else None,
+            ))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Hide the user's main module from the estimator processes started meanwhile.
+
+    A "spawn" process re-imports the parent's ``__main__`` (by path or module name) before it
+    runs anything, so a user's script without an ``if __name__ == "__main__":`` guard would run
+    its whole training again in the child. The estimator needs nothing from ``__main__`` (the
+    task is ``ibtui.engine.workers.timed_estimate``), so while a process may start, ``__main__``
+    shows neither ``__file__`` nor ``__spec__``, which is what multiprocessing reads.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    missing = object()
+    saved = {key: getattr(main, key, missing) for key in ("__file__", "__spec__")}
+    try:
+        if saved["__file__"] is not missing:
+            del main.__file__
+        main.__spec__ = None
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is missing:
+                if hasattr(main, key):
+                    delattr(main, key)
+            else:
+                setattr(main, key, value)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype | None:
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _probe_set(inputs: Any, labels: Any, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """The probe inputs as a tensor (floating ones in the model's dtype: a float64 numpy array
+    meets float32 weights) and the labels as int64."""
+    try:
+        x = torch.as_tensor(inputs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RecorderError(f"inputs must be a tensor or an array of probe inputs ({exc}).") from None
+    if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+        x = x.to(dtype)
+    try:
+        y = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
+    except (TypeError, ValueError) as exc:
+        raise RecorderError(f"labels must be an array of integer class labels ({exc}).") from None
+    if x.ndim < 1 or y.ndim != 1:
+        raise RecorderError(f"labels must be one integer per input (a 1-D array), not shape {tuple(y.shape)}.")
+    if len(x) != len(y):
+        raise RecorderError(f"the probe set has {len(x):,} inputs but {len(y):,} labels; give one label per input.")
+    if len(y) < 2:
+        raise RecorderError(f"the probe set has {len(y)} sample(s); mutual information needs at least 2.")
+    whole = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_) or (
+        np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    if not whole:
+        raise RecorderError(f"labels must be integer class labels, not {y.dtype} values.")
+    return x, y.astype(np.int64)
+
+
+def _chosen_modules(model: nn.Module, layers: Any) -> list[tuple[str, nn.Module]]:
+    named = list(model.named_modules())
+    if layers is None:
+        chosen = [(n, m) for n, m in named if n and (isinstance(m, LINEAR_TYPES) or type(m) in ACTIVATION_NAMES)]
+        if not chosen:
+            raise RecorderError(f"{type(model).__name__} has no Linear, Conv or activation module to measure; "
+                                "name the modules to measure with layers=[...].")
+        return chosen
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    by_name = dict(named)
+    by_id = {id(m): n for n, m in named}
+    chosen = []
+    for item in layers:
+        if isinstance(item, str):
+            if item not in by_name or not item:
+                shown = [n for n, _ in named if n][:SHOWN_NAMES]
+                more = f", ... ({len(named) - 1 - len(shown)} more)" if len(named) - 1 > len(shown) else ""
+                raise RecorderError(f"{type(model).__name__} has no module named '{item}'; "
+                                    f"it has: {', '.join(shown)}{more}.")
+            chosen.append((item, by_name[item]))
+        elif isinstance(item, nn.Module):
+            if id(item) not in by_id:
+                raise RecorderError(f"the {type(item).__name__} given in layers is not part of the model.")
+            chosen.append((by_id[id(item)] or type(item).__name__, item))
+        else:
+            raise RecorderError(f"layers must hold module names or modules, not {type(item).__name__}.")
+    if len({id(m) for _, m in chosen}) != len(chosen):
+        raise RecorderError("layers names one module twice.")
+    return chosen
+
+
+def _call_keys(calls: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module, str]]:
+    """(name, module, label) per hooked call, the k-th call of one module labelled 'name#k'."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for name, module in calls:
+        seen[name] += 1
+        keys.append((name, module, name if seen[name] == 1 else f"{name}#{seen[name]}"))
+    return keys
+
+
+def _main_activation(modules: list[nn.Module]) -> str:
+    """The ibtui name of the most used activation module among ``modules``; "linear" if none."""
+    names = Counter(ACTIVATION_NAMES.get(type(m)) for m in modules)
+    names.pop(None, None)
+    return names.most_common(1)[0][0] if names else "linear"
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value.item() if isinstance(value, torch.Tensor) else value)
+    except (TypeError, ValueError, RuntimeError):
+        raise RecorderError(f"losses and accuracies must be numbers, not {type(value).__name__}.") from None
