@@ -1,8 +1,8 @@
 """The 12-bit task of Shwartz-Ziv & Tishby (their ``var_u.mat``), generated exactly.
 
 4096 rows in pattern order: row n is n in binary, most significant bit first. The label rule
-(an icosahedral threshold) and the threshold's derivation are in ``tishby_patterns``; DESIGN.md
-("Data") has the column order of the vertices.
+(an icosahedral threshold) and the threshold's derivation are in ``tishby_patterns``; docs/design.md
+("The datasets") has the column order of the vertices.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ TISHBY_POSITIVES = 2118
 
 
 def _icosahedron_vertices() -> np.ndarray:
-    """The 12 unit icosahedron vertices in var_u's column order (see DESIGN.md, "Data")."""
+    """The 12 unit icosahedron vertices in var_u's column order (docs/design.md, "The datasets")."""
     phi = (1.0 + math.sqrt(5.0)) / 2.0
     v = np.array(
         [
