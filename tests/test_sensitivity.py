@@ -58,3 +58,11 @@ def test_sensitivity_refuses_without_activations_and_bad_settings(tmp_path):
     result = run_cli("sensitivity", str(run_dir), "--noise-variance", "abc")
     assert result.returncode == 2 and "comma-separated" in result.stderr
     assert not (run_dir / "sensitivity").exists()
+
+
+def test_every_run_writes_mi_curves(tmp_path):
+    from ibtui.export.png import export_run
+
+    run_dir = _run(tmp_path, save=False)
+    written = [p.name for p in export_run(run_dir)]
+    assert "mi_curves.png" in written and (run_dir / "mi_curves.png").stat().st_size > 10_000
