@@ -11,9 +11,9 @@ the mean of the bucket graph's edge weights. The widths eps come from k-nearest-
 distances of each projected coordinate times a smoothness gamma; an ensemble over L shifted
 hashings takes the median, and the widths are rescaled once by the first estimate. This is
 EDGE_4_4_1.py of github.com/mrtnoshad/EDGE with its defaults (U = 10, gamma = 1 for continuous
-variables, L = 10, epsilon range factor 0.1, median), with two choices of ours: the class labels
-are one discrete coordinate with gamma = 1e-4, as the authors' information-plane demo does, and
-the random draws use a fixed seed of their own (numpy's global generator is left alone).
+variables, L = 10, epsilon range factor 0.1, median) and their seeded draws (a private
+RandomState(3334), so numpy's global generator is left alone); the class labels are one discrete
+coordinate with gamma = 1e-4, as the authors' information-plane demo does.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _SEED = 3334  # theirs
 _KNN_QUERIES = 500
 
 
-def _projection(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _projection(x: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """p-stable hashing's projection W (dim x d'), d' = min(dim, floor(log2(N / 10)))."""
     n, dim = x.shape
     shrink = min(dim, math.floor(math.log(n / 10.0, 2)))
@@ -42,12 +42,13 @@ def _projection(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.normal(0.0, np.broadcast_to(sigma, (dim, shrink)))
 
 
-def _knn_width(column: np.ndarray, dim: int, rng: np.random.Generator) -> float:
-    """Their find_knn: the mean distance from 500 random samples to their k-th neighbour."""
+def _knn_width(column: np.ndarray, dim: int) -> float:
+    """Their find_knn: the mean distance from 500 random samples to their k-th neighbour (the
+    samples drawn after seeding 3334 for every column, as theirs are)."""
     n = column.shape[0]
     k = math.floor(0.43 * n ** (2 / 3 + 0.17 * (dim / (dim + 1))) * math.exp(-1.0 / max(10000, dim**4)))
     k = max(1, min(k, n))
-    queries = rng.choice(column, size=_KNN_QUERIES)
+    queries = np.random.RandomState(_SEED).choice(column, size=_KNN_QUERIES)
     distances = cKDTree(column[:, None]).query(queries[:, None], k=k)[0]
     return float(np.mean(distances.reshape(_KNN_QUERIES, -1)[:, -1]))
 
@@ -70,7 +71,7 @@ def _hash_mi(xw: np.ndarray, yv: np.ndarray, eps_x, eps_y, shift_x, shift_y, upp
 
 def edge(x: np.ndarray, y: np.ndarray, *, upper: float = DEFAULT_U, gamma=(1.0, 1.0), normalize: bool = True) -> float:
     """EDGE estimate of I(X;Y) in bits from (N, dx) and (N, dy) samples."""
-    rng = np.random.default_rng(_SEED)
+    rng = np.random.RandomState(_SEED)  # theirs: np.random.seed(3334), then W and V drawn in turn
     gamma = np.asarray(gamma, dtype=np.float64) * 0.4
     dim_x, dim_y = x.shape[1], y.shape[1]
     if dim_x <= 6 and dim_y <= 6:  # "floor" hashing
@@ -78,8 +79,8 @@ def edge(x: np.ndarray, y: np.ndarray, *, upper: float = DEFAULT_U, gamma=(1.0, 
     else:  # p-stable hashing
         xw, yv = x @ _projection(x, rng), y @ _projection(y, rng)
     dx, dy = xw.shape[1], yv.shape[1]
-    width_x = np.array([_knn_width(xw[:, i], dx, rng) for i in range(dx)]) + 1e-4
-    width_y = np.array([_knn_width(yv[:, i], dy, rng) for i in range(dy)]) + 1e-4
+    width_x = np.array([_knn_width(xw[:, i], dx) for i in range(dx)]) + 1e-4
+    width_y = np.array([_knn_width(yv[:, i], dy) for i in range(dy)]) + 1e-4
     cx = 18 * dx / max(1 + math.log(dim_x), 1)
     cy = 18 * dy / max(1 + math.log(dim_y), 1)
     eps_x0, eps_y0 = width_x * cx * gamma[0], width_y * cy * gamma[1]
