@@ -21,7 +21,7 @@ def _run(tmp_path, save: bool):
     return run_dir
 
 
-def test_sensitivity_writes_every_setting_and_one_sentence_per_layer(tmp_path):
+def test_sensitivity_writes_every_setting_and_one_sentence_per_layer(tmp_path, monkeypatch):
     run_dir = _run(tmp_path, save=True)
     seen = []
     doc = sens.measure(run_dir, ("kde_upper", "kde_lower", "binning"), noise_variances=(1e-3, 1e-1), bin_sizes=(0.07,),
@@ -42,6 +42,14 @@ def test_sensitivity_writes_every_setting_and_one_sentence_per_layer(tmp_path):
 
     own = analyse_run(load_run(run_dir))["estimators"]["binning"]
     assert [e["ixt"]["peak_bits"] for e in same["settings"][0]["layers"]] == pytest.approx([e["ixt"]["peak_bits"] for e in own], abs=1e-12)
+    # in estimator processes (as for a full run), the same numbers
+    import torch
+
+    from ibtui.engine import workers
+
+    monkeypatch.setattr(workers, "PROCESS_MIN_PAIRS", 0)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert sens.measure(run_dir, ("kde_upper", "kde_lower", "binning"), noise_variances=(1e-3, 1e-1), bin_sizes=(0.07,)) == doc
     result = run_cli("sensitivity", str(run_dir), "--noise-variance", "1e-2", "--bin-size", "0.1")
     assert result.returncode == 0, result.stderr
     written = json.loads((run_dir / "sensitivity" / "sensitivity.json").read_text())
