@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 MI_CURVES_FILE = "mi_curves.png"
 
@@ -30,6 +31,9 @@ def mi_curves_figure(record) -> Figure | None:
                     sd = values[:, :, layer, q].std(axis=1)
                     ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
             ax.set_xscale("log")
+            # plain tick labels: log axes default to mathtext, whose parser is not thread-safe
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{name}: {title} (bits)", fontsize=9)
             ax.set_xlabel("epoch")
     axes[0][1].legend(fontsize=7, loc="best")
