@@ -21,7 +21,7 @@ import tomli_w
 from ibtui.errors import ConfigError, unknown_name
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "elu", "gelu", "linear", "hard-tanh")
-ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive")
+ESTIMATORS = ("kde_upper", "kde_lower", "binning", "adaptive", "ksg", "edge")  # == ibtui.estimators.ESTIMATORS keys (a test checks)
 DATASETS = ("tishby", "pokemon", "csv", "digits", "mnist", "fashion-mnist", "recorded")  # recorded: written by ibtui.Recorder
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("truncated_normal", "torch_default")
@@ -29,6 +29,11 @@ SCHEDULES = ("saxe", "log", "every")
 MI_SETS = ("all", "train", "test")
 DEVICES = ("auto", "cpu", "cuda")
 FORMAT_VERSION = 1
+# Estimator limits: below 1e-30 the KDE kernel's scaled coordinates overflow float32 for activations
+# of ordinary size; more than MAX_BINS bins per unit only costs memory.
+MIN_NOISE_VARIANCE = 1e-30
+MAX_NOISE_VARIANCE = 1e30
+MAX_BINS = 100_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class InfoConfig:
     checkpoint_every: int = 10  # snapshots between checkpoints
     save_activations: bool = False
     grad_snr: bool = True
+    adaptive_low: float | None = None  # adaptive: the fixed lowest edge (None: -1.000001 with negative values, else 0)
+    ksg_k: int = 3  # ksg: neighbours (Kraskov et al.)
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,16 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"info.every must be at least 1, not {i.every}")
     if i.checkpoint_every < 1:
         raise ConfigError(f"info.checkpoint_every must be at least 1, not {i.checkpoint_every}")
+    # Estimator limits (the estimators' own checks use the same numbers).
+    if not MIN_NOISE_VARIANCE <= i.noise_variance <= MAX_NOISE_VARIANCE:
+        raise ConfigError(f"the noise variance must be between {MIN_NOISE_VARIANCE:g} and {MAX_NOISE_VARIANCE:g} "
+                          f"(smaller ones overflow the kernel's float32 arithmetic), not {i.noise_variance:g}")
+    if i.adaptive_bins > MAX_BINS:
+        raise ConfigError(f"info.adaptive_bins must be at most {MAX_BINS:,}, not {i.adaptive_bins:,}")
+    if i.n_bins is not None and i.n_bins > MAX_BINS:
+        raise ConfigError(f"info.n_bins must be at most {MAX_BINS:,}, not {i.n_bins:,}")
+    if not 1 <= i.ksg_k <= 1000:
+        raise ConfigError(f"info.ksg_k must be between 1 and 1000, not {i.ksg_k}")
     _validate_data_sources(config)
 
 

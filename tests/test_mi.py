@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ibtui import estimators as mi
+from ibtui.estimators import kde
 from ibtui.errors import ConfigError, IbtuiError
 
 KDE_BOUNDS = ("upper", "lower")
@@ -69,9 +70,9 @@ def kde_path(request, monkeypatch):
     """Runs a test on the CPU's compiled KDE kernel and again on the torch path (the one CUDA
     uses, and the CPU's fallback where numba cannot be imported)."""
     if request.param == "torch":
-        monkeypatch.setattr(mi, "_compiled", None)
+        monkeypatch.setattr(kde, "_compiled", None)
     else:
-        assert mi._compiled_kernel() is not None, "numba is a dependency: the compiled kernel must load"
+        assert kde._compiled_kernel() is not None, "numba is a dependency: the compiled kernel must load"
     return request.param
 
 
@@ -109,7 +110,7 @@ def test_binning_distinct_points_with_tiny_bins_give_log2n_and_hy():
 def test_adaptive_distinct_points_give_log2n_and_hy():
     t = np.random.default_rng(0).permutation(16).astype(np.float64)[:, None] * 0.1
     y = np.arange(16) % 2
-    ixt, ity = mi.adaptive_binning_mi(t, y, n_bins=16)
+    ixt, ity = mi.adaptive_mi(t, y, n_bins=16)
     assert ixt == pytest.approx(4.0, abs=1e-12)
     assert ity == pytest.approx(1.0, abs=1e-12)
 
@@ -182,7 +183,7 @@ def test_torch_and_numpy_inputs_agree():
     rng = np.random.default_rng(5)
     t = np.tanh(rng.normal(size=(257, 4)))
     y = rng.integers(0, 3, 257)
-    names = list(mi.ESTIMATORS)
+    names = [name for name, spec in mi.ESTIMATORS.items() if not spec.needs_inputs]
     as_numpy = mi.estimate_layers([t], y, names, n_bins=30, value_range=(-1, 1))
     as_torch = mi.estimate_layers([torch.from_numpy(t)], torch.from_numpy(y), names, n_bins=30, value_range=(-1, 1))
     as_float32 = mi.estimate_layers([torch.from_numpy(t).float()], torch.from_numpy(y).int(), names, n_bins=30, value_range=(-1, 1))
@@ -192,7 +193,7 @@ def test_torch_and_numpy_inputs_agree():
             assert close(as_float32[name], as_numpy[name], 1e-5)
     assert mi.kde_mi(torch.from_numpy(t), torch.from_numpy(y), 0.01) == pytest.approx(mi.kde_mi(t, y, 0.01), abs=1e-9)
     assert mi.binning_mi(torch.from_numpy(t), y, bin_size=0.1) == mi.binning_mi(t, y, bin_size=0.1)
-    assert mi.adaptive_binning_mi(torch.from_numpy(t), y) == mi.adaptive_binning_mi(t, y)
+    assert mi.adaptive_mi(torch.from_numpy(t), y) == mi.adaptive_mi(t, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,24 +241,24 @@ def test_kde_accepts_any_real_dtype(kde_path):
 def test_kde_falls_back_to_torch_with_a_warning_where_numba_cannot_load(monkeypatch):
     rng = np.random.default_rng(3)
     t, y = np.tanh(rng.normal(size=(150, 3))), rng.integers(0, 2, 150)
-    monkeypatch.setattr(mi, "_compiled", mi._NOT_LOADED)
+    monkeypatch.setattr(kde, "_compiled", kde._NOT_LOADED)
     monkeypatch.setitem(sys.modules, "ibtui.estimators._kde_cpu", None)  # import raises ImportError
     monkeypatch.delattr(sys.modules["ibtui.estimators"], "_kde_cpu", raising=False)
     with pytest.warns(RuntimeWarning, match="compiled KDE kernel is unavailable"):
         got = mi.kde_mi(t, y, 0.01)
-    assert mi._compiled is None
+    assert kde._compiled is None
     assert close(got, reference_kde(t, y, 0.01, "upper"), 1e-4)
 
 
 @pytest.mark.parametrize("chunk", [1, 37, 1000, 1 << 14, 1 << 22])
 def test_kde_chunk_size_does_not_change_results(monkeypatch, chunk):
-    monkeypatch.setattr(mi, "_compiled", None)  # the torch path's stripes
+    monkeypatch.setattr(kde, "_compiled", None)  # the torch path's stripes
     rng = np.random.default_rng(6)
     t = np.tanh(rng.normal(size=(211, 4)))
     y = rng.permutation(np.repeat([0, 1, 2], [100, 90, 21]))
     expected = {b: reference_kde(t, y, 0.02, b) for b in KDE_BOUNDS}
-    monkeypatch.setattr(mi, "_CHUNK_ELEMENTS", chunk)
-    monkeypatch.setattr(mi, "_MIN_STRIPE_WIDTH", 1 if chunk < 100 else 32)
+    monkeypatch.setattr(kde, "_CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(kde, "_MIN_STRIPE_WIDTH", 1 if chunk < 100 else 32)
     got = mi.estimate_layers([t], y, ["kde_upper", "kde_lower"], noise_variance=0.02)
     assert close(got["kde_upper"][0], expected["upper"], 1e-5)
     assert close(got["kde_lower"][0], expected["lower"], 1e-5)
@@ -285,7 +286,7 @@ def test_kde_threaded_equals_single_threaded(monkeypatch, kde_path, torch_thread
     rng = np.random.default_rng(14)
     y = rng.permutation(np.repeat([0, 1, 2], [300, 250, 50]))
     layers = [np.tanh(rng.normal(size=(600, w)) * 2) for w in (6, 3, 2, 1)]
-    monkeypatch.setattr(mi, "_CHUNK_ELEMENTS", 1 << 13)  # many stripes, several per thread
+    monkeypatch.setattr(kde, "_CHUNK_ELEMENTS", 1 << 13)  # many stripes, several per thread
     names = ["kde_upper", "kde_lower"]
     torch_threads(1)
     single = mi.estimate_layers(layers, y, names, noise_variance=0.01)
@@ -338,30 +339,18 @@ def test_binning_key_overflow_falls_back_to_unique_rows():
     assert mi.binning_mi(t, y, bin_size=1.0) == pytest.approx(reference_binning(codes, y), abs=1e-12)
 
 
-def test_adaptive_binning_matches_reference():
-    rng = np.random.default_rng(10)
-    t = rng.normal(size=(240, 3)) ** 3  # heavy tails: fixed bins would waste most of the range
-    y = rng.integers(0, 2, 240)
-    values = np.sort(t.ravel())
-    edges = values[[(i * values.size) // 30 for i in range(1, 30)]]
-    codes = np.searchsorted(edges, t, side="right")
-    assert mi.adaptive_binning_mi(t, y, n_bins=30) == pytest.approx(reference_binning(codes, y), abs=1e-12)
-    # equal mass: every bin holds about the same number of values
-    counts = np.bincount(codes.ravel(), minlength=30)
-    assert counts.min() >= 23 and counts.max() <= 25
-
-
 def test_estimate_layers_matches_single_estimators_and_defaults():
     rng = np.random.default_rng(11)
     layers = [np.tanh(rng.normal(size=(150, w))) for w in (6, 3, 2)]
     y = rng.integers(0, 2, 150)
-    got = mi.estimate_layers(layers, y, mi.ESTIMATORS, noise_variance=0.01, adaptive_bins=12)
-    assert list(got) == list(mi.ESTIMATORS)
+    names = [name for name, spec in mi.ESTIMATORS.items() if not spec.needs_inputs]
+    got = mi.estimate_layers(layers, y, names, noise_variance=0.01, adaptive_bins=12)
+    assert list(got) == names
     for i, layer in enumerate(layers):
         assert close(got["kde_upper"][i], mi.kde_mi(layer, y, 0.01, "upper"), 1e-6)  # alone: exp2 directly
         assert close(got["kde_lower"][i], mi.kde_mi(layer, y, 0.01, "lower"), 1e-9)
         assert got["binning"][i] == mi.binning_mi(layer, y, bin_size=0.07)  # the default
-        assert got["adaptive"][i] == mi.adaptive_binning_mi(layer, y, n_bins=12)
+        assert got["adaptive"][i] == mi.adaptive_mi(layer, y, n_bins=12)
     assert mi.estimate_layers([], y, ["binning"]) == {"binning": []}
 
 
@@ -384,12 +373,16 @@ def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero(kd
             assert exact >= 0
             assert got == pytest.approx(exact, abs=tolerance)
     # The documented case: the exact I(T;Y) is +1.5e-9 bits, float32 rounding of the kernel sums
-    # returns about -1.5e-9 (on both paths). It is reported as computed, not clamped.
+    # returns about -1.5e-9 on the compiled path (the torch path sums in float64 and follows the
+    # exact value). It is reported as computed, not clamped.
     t, y = np.array([[-0.321], [-0.342], [-0.363]]), np.array([1, 2, 1])
     exact = reference_kde(t, y, 1.0, "lower")[1]
     got = mi.kde_mi(t, y, 1.0, "lower")[1]
     assert 0 < exact < 1e-8
-    assert -1e-8 < got < 0
+    if kde_path == "torch":
+        assert got == pytest.approx(exact, abs=1e-12)
+    else:
+        assert -1e-8 < got < 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,10 +404,16 @@ def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero(kd
         lambda t, y: mi.binning_mi(t, y, bin_size=-0.1),
         lambda t, y: mi.binning_mi(t, y, n_bins=0),
         lambda t, y: mi.binning_mi(t, y, n_bins=2.5),
-        lambda t, y: mi.binning_mi(t, y),  # neither
+        lambda t, y: mi.adaptive_mi(t, y, n_bins=10**9),  # over the limit
+        lambda t, y: mi.binning_mi(t, y, n_bins=10**9),
+        lambda t, y: mi.kde_mi(t, y, 1e-300),  # under the limit: float32 would give NaN
+        lambda t, y: mi.ksg_mi(t, y),  # no inputs
+        lambda t, y: mi.edge_mi(t, y),
+        lambda t, y: mi.ksg_mi(t, y, inputs=t[:-1]),
+        lambda t, y: mi.estimate_layers([t], y, ["ksg"]),
         lambda t, y: mi.binning_mi(t, y, bin_size=0.1, n_bins=30),  # both
         lambda t, y: mi.binning_mi(t, y, n_bins=30, value_range=(1.0, -1.0)),
-        lambda t, y: mi.adaptive_binning_mi(t, y, n_bins=0),
+        lambda t, y: mi.adaptive_mi(t, y, n_bins=0),
         lambda t, y: mi.estimate_layers([t], y, ["kde"]),
         lambda t, y: mi.estimate_layers([t, t[:-1]], y, ["binning"]),
         lambda t, y: mi.estimate_layers([t], y, ["kde_upper"], noise_variance=0),
@@ -477,7 +476,7 @@ def test_property_binning_bounds(data, bin_size, n_bins):
         mi.binning_mi(t, y, bin_size=bin_size),
         mi.binning_mi(t, y, n_bins=n_bins),
         mi.binning_mi(t, y, n_bins=n_bins, value_range=(-1, 1)),
-        mi.adaptive_binning_mi(t, y, n_bins=n_bins),
+        mi.adaptive_mi(t, y, n_bins=n_bins),
     ):
         assert math.isfinite(ixt) and math.isfinite(ity)
         assert 0.0 <= ixt <= math.log2(n) + 1e-9

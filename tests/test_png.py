@@ -137,7 +137,7 @@ def assert_png(path: Path, min_kb: int = 20) -> tuple[int, int]:
 def test_single_seed_two_estimators(tmp_path):
     run = fake_run(tmp_path / "run")
     written = export_run(run)
-    assert written == [run / INFO_PLANE_FILE, run / LOSS_FILE]  # no gradients, no SNR figure
+    assert written == [run / INFO_PLANE_FILE, run / LOSS_FILE, run / "mi_curves.png"]  # no gradients, no SNR figure
     width, height = assert_png(run / INFO_PLANE_FILE)
     assert width == 13 * 150 and height == 840  # two 6-inch panels and a colour bar at 150 dpi
     assert_png(run / LOSS_FILE)
@@ -147,7 +147,7 @@ def test_single_seed_two_estimators(tmp_path):
 def test_three_seeds_with_gradients(tmp_path):
     run = fake_run(tmp_path / "run", seeds=3, grad=True, estimators=("kde_upper", "kde_lower", "adaptive"))
     written = export_run(run)
-    assert [p.name for p in written] == [INFO_PLANE_FILE, LOSS_FILE, SNR_FILE]
+    assert [p.name for p in written] == [INFO_PLANE_FILE, LOSS_FILE, SNR_FILE, "mi_curves.png"]
     width, _ = assert_png(run / INFO_PLANE_FILE)
     assert width == 19 * 150
     for path in written:
@@ -158,7 +158,7 @@ def test_three_seeds_with_gradients(tmp_path):
 def test_nan_test_values(tmp_path):
     run = fake_run(tmp_path / "run", nan_test=True)
     written = export_run(run)
-    assert len(written) == 2
+    assert len(written) == 3  # info plane, loss, mi curves
     assert_png(run / LOSS_FILE)
     legend = [t.get_text() for t in loss_figure(load_run(run)).axes[0].get_legend().get_texts()]
     assert "test: none (no test set)" in legend
@@ -249,7 +249,7 @@ def test_export_in_threads(tmp_path):
         thread.join()
     assert not errors
     for run in runs:
-        assert [p.name for p in results[run]] == [INFO_PLANE_FILE, LOSS_FILE]
+        assert [p.name for p in results[run]] == [INFO_PLANE_FILE, LOSS_FILE, "mi_curves.png"]
 
 
 def test_core_does_not_import_matplotlib():

@@ -52,9 +52,10 @@ class PendingSnapshot:
     labels: np.ndarray
     info: InfoConfig
     complete: Callable[[dict], Snapshot]  # the estimate -> the Snapshot event
+    inputs: np.ndarray | None = None  # the MI samples' X, for the estimators that need it (ksg, edge)
 
     def estimate_here(self) -> Snapshot:
-        return self.complete(estimators.estimate_info_plane(self.layers, self.labels, self.info))
+        return self.complete(estimators.estimate_info_plane(self.layers, self.labels, self.info, self.inputs))
 
     @property
     def nbytes(self) -> int:
@@ -189,14 +190,14 @@ class SnapshotPipeline:
         if isinstance(self.pool, ProcessPoolExecutor):
             layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
             try:
-                return self.pool.submit(workers.timed_estimate, layers, pending.labels, pending.info)
+                return self.pool.submit(workers.timed_estimate, layers, pending.labels, pending.info, pending.inputs)
             except BrokenExecutor:
                 self._fall_back_to_thread()
         return self.pool.submit(self._estimate_in_thread, pending)
 
     def _estimate_in_thread(self, pending: PendingSnapshot) -> tuple[dict, float]:
         torch.set_num_threads(self.threads_before if self.training_done or self.training_waits else self.busy_threads)
-        return workers.timed_estimate(pending.layers, pending.labels, pending.info)
+        return workers.timed_estimate(pending.layers, pending.labels, pending.info, pending.inputs)
 
     def _next(self, timeout: float | None = None) -> Event:
         """The oldest event, waiting for its estimate; a stop request ends a wait without a
@@ -348,6 +349,8 @@ class Trainer:
             raise ConfigError(f"the '{info.on}' sample set is too small to estimate mutual information")
         self.mi_idx = torch.as_tensor(mi_idx, device=self.device)
         self.mi_labels = ds.y[mi_idx]
+        needs_inputs = any(estimators.ESTIMATORS[name].needs_inputs for name in info.estimators)
+        self.mi_inputs = ds.x[mi_idx] if needs_inputs else None
 
         self.model = StackedMLP(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
         self.model.bind_data(self.x_train, self.y_train)
@@ -464,7 +467,7 @@ class Trainer:
                 activations=activations,
             )
 
-        return PendingSnapshot(layers, self.mi_labels, info, complete)
+        return PendingSnapshot(layers, self.mi_labels, info, complete, self.mi_inputs)
 
     def kde_pairs(self) -> float:
         """The pairwise terms the run's KDE estimates add up to: its estimation workload."""

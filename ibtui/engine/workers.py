@@ -41,10 +41,10 @@ def start_estimator_process(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def timed_estimate(layers, labels, info: InfoConfig) -> tuple[dict, float]:
-    """estimators.estimate_info_plane and the seconds it took."""
+def timed_estimate(layers, labels, info: InfoConfig, inputs=None) -> tuple[dict, float]:
+    """estimators.estimate_info_plane and the seconds it took (`inputs`: the MI samples' X)."""
     started = time.perf_counter()
-    return estimators.estimate_info_plane(layers, labels, info), time.perf_counter() - started
+    return estimators.estimate_info_plane(layers, labels, info, inputs), time.perf_counter() - started
 
 
 def estimator_pool(processes: int, threads: int = 1) -> ProcessPoolExecutor:

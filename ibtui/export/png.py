@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 
 from ibtui.config import short_number, what_ran
+from ibtui.export.mi_curves import MI_CURVES_FILE, mi_curves_figure
 from ibtui.runs.store import RunRecord, load_run, write_atomic
 
 DPI = 150
@@ -48,7 +49,7 @@ def export_run(run_dir: str | Path) -> list[Path]:
     if not record.snapshots:
         return []
     written = []
-    for name, draw in ((INFO_PLANE_FILE, info_plane_figure), (LOSS_FILE, loss_figure), (SNR_FILE, snr_figure)):
+    for name, draw in ((INFO_PLANE_FILE, info_plane_figure), (LOSS_FILE, loss_figure), (SNR_FILE, snr_figure), (MI_CURVES_FILE, mi_curves_figure)):
         figure = draw(record)
         if figure is None:
             continue

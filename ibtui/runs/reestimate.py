@@ -61,15 +61,16 @@ def load_activations(path: Path) -> list[np.ndarray]:
         raise StoreError(f"the activation file {path} is damaged ({exc})") from None
 
 
-def estimate_file(path: Path, labels: np.ndarray, info) -> dict:
-    """One saved snapshot's information plane, {estimator: seed -> layer -> [I(X;T), I(T;Y)]}."""
+def estimate_file(path: Path, labels: np.ndarray, info, inputs: np.ndarray | None = None) -> dict:
+    """One saved snapshot's information plane, {estimator: seed -> layer -> [I(X;T), I(T;Y)]};
+    `inputs` (the MI samples' X) for the estimators that need them."""
     layers = load_activations(path)
     if not layers or layers[0].shape[1] != len(labels):
         raise StoreError(f"{path} does not hold {len(labels)} samples per layer, as the run's MI sample set has")
-    return estimators.estimate_info_plane(layers, labels, info)
+    return estimators.estimate_info_plane(layers, labels, info, inputs)
 
 
-def _estimates(paths: list[Path], labels: np.ndarray, info) -> Iterator[dict]:
+def _estimates(paths: list[Path], labels: np.ndarray, info, inputs: np.ndarray | None = None) -> Iterator[dict]:
     """The files' estimates, in order: in estimator processes (each reads its own files) when
     the KDE work pays for starting them, else here."""
     cores = torch.get_num_threads()
@@ -84,7 +85,7 @@ def _estimates(paths: list[Path], labels: np.ndarray, info) -> Iterator[dict]:
             pool = workers.estimator_pool(min(workers.MAX_PROCESSES, cores))
             done = 0
             try:
-                for estimate in pool.map(estimate_file, paths, [labels] * len(paths), [info] * len(paths)):
+                for estimate in pool.map(estimate_file, paths, [labels] * len(paths), [info] * len(paths), [inputs] * len(paths)):
                     done += 1
                     yield estimate
                 return
@@ -93,7 +94,7 @@ def _estimates(paths: list[Path], labels: np.ndarray, info) -> Iterator[dict]:
             finally:  # an error (a damaged file) or Ctrl-C must not wait for every queued estimate
                 pool.shutdown(wait=True, cancel_futures=True)
     for path in paths:
-        yield estimate_file(path, labels, info)
+        yield estimate_file(path, labels, info, inputs)
 
 
 def mi_labels(config: RunConfig) -> np.ndarray:
@@ -102,6 +103,16 @@ def mi_labels(config: RunConfig) -> np.ndarray:
 
     ds = load_config_dataset(config)
     return np.asarray(ds.y)[mi_sample_indices(ds, config.info.on)]
+
+
+def mi_inputs(config: RunConfig) -> np.ndarray | None:
+    """The MI sample set's inputs X when an estimator of config.info needs them (ksg, edge), else None."""
+    if not any(estimators.ESTIMATORS[name].needs_inputs for name in config.info.estimators):
+        return None
+    from ibtui.engine.trainer import load_config_dataset, mi_sample_indices
+
+    ds = load_config_dataset(config)
+    return np.asarray(ds.x)[mi_sample_indices(ds, config.info.on)]
 
 
 def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None, noise_variance: float | None = None,
@@ -144,8 +155,12 @@ def estimate_label(config: RunConfig) -> str:
             parts.append(f"{name}-nv{info.noise_variance:g}")
         elif name == "binning":
             parts.append(f"binning-nb{info.n_bins}" if info.n_bins else f"binning-bs{info.bin_size:g}")
-        else:
+        elif name == "adaptive":
             parts.append(f"adaptive-{info.adaptive_bins}")
+        elif name == "ksg":
+            parts.append(f"ksg-k{info.ksg_k}")
+        else:
+            parts.append(name)
     return "+".join(parts)
 
 
@@ -169,7 +184,7 @@ def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None,
     labels = mi_labels(config)
 
     records = []
-    for i, ((epoch, path), estimate) in enumerate(zip(files, _estimates([p for _, p in files], labels, config.info))):
+    for i, ((epoch, path), estimate) in enumerate(zip(files, _estimates([p for _, p in files], labels, config.info, mi_inputs(config)))):
         base = originals.get(epoch)
         if base is None:  # activations without a snapshot line (a torn log): keep what can be kept
             n_seeds = len(next(iter(estimate.values())))
