@@ -92,3 +92,28 @@ def sweep(
         raise typer.Exit(EXIT_INTERRUPTED)
     failed = [name for name, status in outcome.results.items() if status == "failed"]
     fail(f"{len(failed)} of {len(points)} points failed ({', '.join(failed)}); their output is in {out}/.logs", code=1)
+
+
+def print_sweep_report(sweep_dir: Path) -> None:
+    """`ibtui report SWEEP`: the verdict matrix per estimator on stdout; REPORT.md and grid.png written."""
+    from rich.table import Table
+
+    from ibtui.sweeps.report import QUANTITY_TITLES, estimators_of, load_points, matrix, seeds_of, write_report
+
+    path = write_report(sweep_dir)
+    _, results = load_points(sweep_dir)
+    styles = {"C": "bold green", "?": "yellow"}
+    for estimator in estimators_of(results):
+        for quantity in ("ixt", "ity"):
+            layers, rows = matrix(results, estimator, quantity)
+            table = Table(title=f"{QUANTITY_TITLES[quantity]} verdicts, {estimator}: {len(rows)} points, "
+                          f"{seeds_of(results)} seed(s) each", title_justify="left")
+            for column in ("point", "status", *layers):
+                table.add_column(column, no_wrap=True)
+            for row in rows:
+                cells = [row[0], row[1], *(f"[{styles[c[0]]}]{c}[/]" if c and c[0] in styles else c for c in row[2:])]
+                table.add_row(*cells)
+            out_console.print(table)
+    out_console.print("C compression, - none, ? inconclusive; drop bits (smoothed peak minus end) ± seed spread; "
+                      "the rule: ibtui report on a single run.", highlight=False)
+    err_console.print(f"wrote {path}", highlight=False, markup=False)
