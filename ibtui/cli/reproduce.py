@@ -19,11 +19,13 @@ def reproduce(
     data_csv: Annotated[Path | None, typer.Option("--data-csv", help="pokemon: your copy of the Kaggle 300k.csv (default: the synthetic stand-in).")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", hidden=True, help="KEY=VALUE config override, e.g. info.every=5.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1, help="Presets run at once (default: one per core).")] = None,
-    ray: Annotated[str | None, typer.Option("--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-                                            help="Run each preset as a Ray task (at ADDRESS, or a local Ray instance).")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run each preset as a Ray task: on the cluster at ADDRESS when one follows (--ray HOST:PORT), else on a local Ray instance.")] = False,
+    address: Annotated[str | None, typer.Argument(metavar="[ADDRESS]", help="With --ray: the Ray cluster's HOST:PORT.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run a paper's presets as a sweep, judge its claims from the compression verdicts, and write DIR/REPORT.md."""
+    if address is not None and not ray:
+        fail(f"unexpected argument '{address}' (a Ray address goes after --ray)")
     import time as _time
 
     from ibtui.cli.sweep import RichSweepDisplay
@@ -37,8 +39,8 @@ def reproduce(
         settings["data.csv"] = str(data_csv)
     spec = paper_spec(paper, seeds, epochs, settings)
     with RichSweepDisplay(err_console, len(PAPERS[paper]["presets"]), 0, quiet) as display:
-        outcome = run_sweep(spec, target, workers=workers, ray=ray is not None,
-                            address=None if ray in (None, "local") else ray, display=display)
+        outcome = run_sweep(spec, target, workers=workers, ray=ray, address=address,
+                            display=display)
     report = outcome.report or write_report(target)
     out_console.print(str(report), highlight=False, markup=False)
     if outcome.interrupted:

@@ -61,11 +61,13 @@ def sweep(
     epochs: Annotated[int | None, typer.Option(help="Epochs per point.")] = None,
     settings: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE fixed for every point, e.g. info.every=5 (repeatable).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1, help="Points at once (default: one per core).")] = None,
-    ray: Annotated[str | None, typer.Option("--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-                                            help="Run each point as a Ray task: on the cluster at ADDRESS (HOST:PORT), or a local Ray instance without it.")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run each point as a Ray task: on the cluster at ADDRESS when one follows (--ray HOST:PORT), else on a local Ray instance.")] = False,
+    address: Annotated[str | None, typer.Argument(metavar="[ADDRESS]", help="With --ray: the Ray cluster's HOST:PORT.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Run a grid of configs, one run directory per point; the same command again resumes it."""
+    if address is not None and not ray:
+        fail(f"unexpected argument '{address}' (a Ray address goes after --ray)")
     from ibtui.sweeps.points import FINISHED, point_state
     from ibtui.sweeps.run import run_sweep
     from ibtui.sweeps.spec import build_spec, is_sweep_dir, parse_settings, read_sweep
@@ -78,9 +80,8 @@ def sweep(
         the_spec = build_spec(preset=preset, spec_file=spec, grid=grid, settings=extra)
     points = the_spec.points()  # bad input fails here, before anything is written
     done = sum(point_state(out / p.name) == FINISHED for p in points) if out.is_dir() else 0
-    address = None if ray in (None, "local") else ray
     with RichSweepDisplay(err_console, len(points), done, quiet) as display:
-        outcome = run_sweep(the_spec, out, workers=workers, ray=ray is not None, address=address, display=display)
+        outcome = run_sweep(the_spec, out, workers=workers, ray=ray, address=address, display=display)
     if outcome.report is not None:
         err_console.print(f"wrote {outcome.report}", highlight=False, markup=False)
     out_console.print(str(out), highlight=False, markup=False)

@@ -28,6 +28,7 @@ from ibtui.sweeps.points import FINISHED, RESUME, point_state
 from ibtui.sweeps.spec import Point
 
 CONNECT_TIMEOUT_S = 3.0
+PROBE_TIMEOUT_S = 15.0
 STOP_POLL_S = 0.5
 
 
@@ -57,12 +58,32 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> No
                          "check the address or start one with 'ray start --head'") from None
 
 
+def probe_cluster(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Connect once in a throw-away process, killed after `timeout` seconds: something that accepts
+    TCP but is not a Ray cluster would otherwise keep ray.init retrying for half a minute or more."""
+    import subprocess
+    import sys
+
+    code = "import sys, ray; ray.init(address=sys.argv[1], include_dashboard=False, logging_level='ERROR'); ray.shutdown()"
+    try:
+        result = subprocess.run([sys.executable, "-c", code, address], capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise IbtuiError(f"the Ray cluster at {address} does not answer (no Ray cluster there within {timeout:g} s); "
+                         "check the address or start one with 'ray start --head'") from None
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.decode(errors="replace").splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else f"exit code {result.returncode}"
+        raise IbtuiError(f"cannot connect to the Ray cluster at {address}: {last}")
+
+
 def connect(address: str | None, cpus: int | None = None) -> bool:
     """ray.init on `address` (None or "local": a local instance); True when this call started Ray."""
     ray = import_ray()
-    check_address(address)
     if ray.is_initialized():
         return False
+    check_address(address)
+    if address and address not in ("local", "auto"):
+        probe_cluster(address)
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address and address != "local":
         kwargs["address"] = address
@@ -120,6 +141,7 @@ class RayScheduler:
         self.display = display or NullDisplay()
         self.board = None
         self.stops = 0
+        self.started_ray = False  # set by the caller that connected (and so must shut Ray down)
 
     def request_stop(self) -> None:
         self.stops += 1
@@ -140,8 +162,8 @@ class RayScheduler:
                 todo.append((point, state))
         if not todo:
             return results
-        started_ray = connect(self.address, self.workers)
         ray = import_ray()
+        started_ray = self.started_ray or connect(self.address, self.workers)
         from ray.util.queue import Queue
 
         @ray.remote(num_cpus=0)

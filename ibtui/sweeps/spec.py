@@ -236,13 +236,13 @@ def read_sweep(path: str | Path) -> SweepSpec:
         raise StoreError(f"{path} holds a sweep this ibtui cannot read: {exc}") from None
 
 
-def claim_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
-    """Check that `path` can hold this sweep; write sweep.toml if new. True when resuming.
+def check_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
+    """Whether `path` can hold this sweep, writing nothing; True when it already does (resume).
 
-    Refuses (StoreError, nothing written) a file, a run directory, a folder holding other things,
-    and a sweep directory recorded with another spec.
+    Refuses (StoreError) a file, a run directory, a folder holding other things, and a sweep
+    directory recorded with another spec.
     """
-    from ibtui.runs.store import CONFIG_FILE, write_atomic
+    from ibtui.runs.store import CONFIG_FILE
 
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -256,6 +256,16 @@ def claim_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
         raise StoreError(f"{path} holds a run, not a sweep; choose another --out")
     if path.is_dir() and any(path.iterdir()):
         raise StoreError(f"{path} is not empty and holds no sweep; choose an empty or new directory for --out")
+    return False
+
+
+def claim_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
+    """check_sweep_dir, then write sweep.toml into a new sweep directory. True when resuming."""
+    from ibtui.runs.store import write_atomic
+
+    path = Path(path)
+    if check_sweep_dir(path, spec):
+        return True
     try:
         path.mkdir(parents=True, exist_ok=True)
         write_atomic(path / SPEC_FILE, spec.to_toml().encode())
