@@ -79,9 +79,9 @@ def probe_cluster(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 def connect(address: str | None, cpus: int | None = None) -> bool:
     """ray.init on `address` (None or "local": a local instance); True when this call started Ray."""
     ray = import_ray()
+    check_address(address)
     if ray.is_initialized():
         return False
-    check_address(address)
     if address and address not in ("local", "auto"):
         probe_cluster(address)
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
