@@ -30,18 +30,13 @@ def verdict_table(records: list[RunRecord], analyses: list[dict], estimator: str
     """(column headers, rows): one row per layer, one I(X;T) verdict cell per run."""
     from ibtui.sweeps.report import cell
 
+    # Rows by layer name ("L3", "out"), not index: runs of different depths line up at the output.
+    by_run = [{str(e["layer"]).split(" ")[0]: e for e in a.get("estimators", {}).get(estimator, [])} for a in analyses]
     layers: list[str] = []
-    for analysis in analyses:
-        entries = analysis.get("estimators", {}).get(estimator, [])
-        if len(entries) > len(layers):
-            layers = [str(e["layer"]).split(" ")[0] for e in entries]
-    rows = []
-    for i, layer in enumerate(layers):
-        row = [layer]
-        for analysis in analyses:
-            entries = analysis.get("estimators", {}).get(estimator, [])
-            row.append(cell(entries[i]["ixt"]) if i < len(entries) else "")
-        rows.append(row)
+    for labels in by_run:
+        layers += [name for name in labels if name not in layers]
+    layers.sort(key=lambda name: name.startswith("out"))  # stable: hidden layers in order, outputs last
+    rows = [[layer, *(cell(labels[layer]["ixt"]) if layer in labels else "" for labels in by_run)] for layer in layers]
     return ["layer", *(run_label(r) for r in records)], rows
 
 

@@ -63,15 +63,16 @@ def cell(entry: dict[str, Any]) -> str:
 
 def matrix(results: list[PointResult], estimator: str, quantity: str = "ixt") -> tuple[list[str], list[list[str]]]:
     """(layer names, rows): one row per point, [name, status, cell per layer]."""
+    # Columns by layer name ("L3", "out"), not index, so points of different depths line up.
+    by_point = [{str(e["layer"]).split(" ")[0]: e for e in r.analysis.get("estimators", {}).get(estimator, [])}
+                for r in results]
     layers: list[str] = []
-    rows = []
-    for result in results:
-        entries = result.analysis.get("estimators", {}).get(estimator, [])
-        if len(entries) > len(layers):  # "L1 tanh 10" -> "L1": points may differ in activation
-            layers = [str(e["layer"]).split(" ")[0] for e in entries]
-        rows.append([result.point.name, result.status, *(cell(e[quantity]) for e in entries)])
-    width = 2 + len(layers)
-    return layers, [row + [""] * (width - len(row)) for row in rows]
+    for labels in by_point:
+        layers += [name for name in labels if name not in layers]
+    layers.sort(key=lambda name: name.startswith("out"))  # stable: hidden layers in order, outputs last
+    rows = [[r.point.name, r.status, *(cell(labels[layer][quantity]) if layer in labels else "" for layer in layers)]
+            for r, labels in zip(results, by_point)]
+    return layers, rows
 
 
 def estimators_of(results: list[PointResult]) -> list[str]:
