@@ -181,3 +181,19 @@ def test_ctrl_c_stops_every_point_cleanly_and_the_same_command_resumes(tmp_path)
         epochs = [r["epoch"] for r in records_without_timing(out / name)]
         assert epochs == list(range(0, 4001, 200))
     assert (out / "REPORT.md").exists()
+
+
+def test_the_matrix_lines_up_layers_by_name_across_depths():
+    from ibtui.sweeps.report import PointResult, matrix
+
+    def analysis(names):
+        return {"estimators": {"binning": [{"layer": n, "ixt": {"verdict": "compression", "drop_bits": 0.5, "drop_std": 0.1,
+                                                                 "n_seeds": 2}} for n in names]}}
+
+    spec = build_spec(grid=["model.hidden=[6,4,3],[6]"])
+    deep, shallow = spec.points()
+    results = [PointResult(deep, None, analysis(["L1 tanh 6", "L2 tanh 4", "L3 tanh 3", "out softmax 2"])),
+               PointResult(shallow, None, analysis(["L1 tanh 6", "out softmax 2"]))]
+    layers, rows = matrix(results, "binning")
+    assert layers == ["L1", "L2", "L3", "out"]
+    assert rows[1] == ["hidden=6", "not run", "C 0.500±0.100", "", "", "C 0.500±0.100"]
