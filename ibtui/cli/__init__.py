@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from ibtui.cli import estimate, export, presets, report, reproduce, sensitivity, train  # noqa: F401  (each registers its commands)
+from ibtui.cli import (  # noqa: F401  (each module registers its commands)
+    compare, estimate, export, presets, report, reproduce, runs, sensitivity, sweep, train,
+)
 from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, app, err_console
 from ibtui.errors import IbtuiError
 

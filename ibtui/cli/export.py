@@ -12,10 +12,29 @@ from ibtui.cli.train import _export
 
 
 @app.command()
-def export(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
-    """Write (again) the PNG figures of a run directory."""
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    formats: Annotated[str | None, typer.Option("--format", help="Figure formats, comma-separated: png, svg, pdf (default png).")] = None,
+    movie: Annotated[bool, typer.Option("--movie", help="Also write info_plane.gif (and .mp4 when ffmpeg is installed).")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Also write snapshots.csv: epoch, seed, estimator, layer, I(X;T), I(T;Y).")] = False,
+) -> None:
+    """Write (again) the figures of a run directory; optionally a movie of its plane and a flat CSV."""
     from ibtui.runs.store import load_run
 
     load_run(run_dir)  # a clear error for a directory that is not a run
-    for figure in _export(run_dir):
+    if formats is None:
+        figures = _export(run_dir)
+    else:
+        from ibtui.export.png import export_run, parse_formats
+
+        figures = export_run(run_dir, parse_formats(formats))
+    if movie:
+        from ibtui.export.movie import write_movie
+
+        figures += write_movie(run_dir)
+    if csv:
+        from ibtui.export.table import snapshots_csv
+
+        figures.append(snapshots_csv(run_dir))
+    for figure in figures:
         out_console.print(str(figure), highlight=False, markup=False)

@@ -20,7 +20,12 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
     from ibtui.config import what_ran
     from ibtui.errors import StoreError
     from ibtui.runs.store import load_run
+    from ibtui.sweeps.spec import is_sweep_dir
 
+    if is_sweep_dir(run_dir):  # a sweep: its verdict matrix and SWEEP/REPORT.md (ibtui.sweeps.report)
+        from ibtui.cli.sweep import print_sweep_report
+
+        return print_sweep_report(run_dir)
     record = load_run(run_dir)
     if not record.snapshots:
         raise StoreError(f"{run_dir} has no snapshots yet, so there is nothing to report")

@@ -43,8 +43,25 @@ TITLE_SIZE, PANEL_TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE = 12, 11, 10, 9
 # -- public API ------------------------------------------------------------------------------
 
 
-def export_run(run_dir: str | Path) -> list[Path]:
-    """Write the figures of a run directory into it; the paths written (none without snapshots)."""
+FORMATS = ("png", "svg", "pdf")
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """'png,svg' -> ('png', 'svg'); an unknown format is a one-sentence IbtuiError."""
+    from ibtui.errors import IbtuiError, unknown_name
+
+    if not text:
+        return ("png",)
+    formats = tuple(dict.fromkeys(part.strip().lower().lstrip(".") for part in text.split(",") if part.strip()))
+    for name in formats:
+        if name not in FORMATS:
+            raise IbtuiError(unknown_name("figure format", name, FORMATS))
+    return formats or ("png",)
+
+
+def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Write the figures of a run directory into it, in each of `formats` (png, svg, pdf: vector
+    formats for papers); the paths written (none without snapshots)."""
     record = load_run(run_dir)
     if not record.snapshots:
         return []
@@ -53,17 +70,20 @@ def export_run(run_dir: str | Path) -> list[Path]:
         figure = draw(record)
         if figure is None:
             continue
-        path = record.path / name
-        save_figure(figure, path)
-        written.append(path)
+        for fmt in formats:
+            path = record.path / Path(name).with_suffix(f".{fmt}")
+            save_figure(figure, path, format=fmt)
+            written.append(path)
     return written
 
 
-def save_figure(figure: Figure, path: Path, dpi: int = DPI) -> None:
-    """Render with Agg and replace path atomically."""
+def save_figure(figure: Figure, path: Path, dpi: int = DPI, format: str = "png") -> None:
+    """Render with Agg (png) or matplotlib's vector backends (svg, pdf) and replace path atomically."""
     FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    # A fixed date and no random ids keep vector files byte-identical for identical figures.
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(format)
+    figure.savefig(buffer, format=format, dpi=dpi, metadata=metadata)
     write_atomic(Path(path), buffer.getvalue())
 
 

@@ -1,23 +1,23 @@
 """`ibtui reproduce saxe|pokemon`: run a paper's presets, judge its claims from the verdicts, write REPORT.md.
 
-Each preset runs once (all seeds as one batched model) into DIR/<preset>/, gets its PNGs, and
-its analysis (ibtui.runs.analysis) decides, claim by claim, whether the run supports the paper.
+The reproduction is a sweep with a fixed spec (grid: preset = the paper's presets): each preset
+runs once (all seeds as one batched model) into DIR/<preset>/, gets its PNGs, and its analysis
+(ibtui.runs.analysis) decides, claim by claim, whether the run supports the paper; the sweep's
+report (ibtui.sweeps.report) adds the verdict matrix and grid.png below the claims.
 The paragraphs are generated from the verdicts, so a run that does not reproduce says so.
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import nullcontext
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibtui.runs.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
+from ibtui.runs.analysis import VERDICT_COLUMNS, verdict_rows
 from ibtui.config import RunConfig
-from ibtui.errors import ConfigError, IbtuiError
+from ibtui.errors import ConfigError
 from ibtui.runs.presets import load_preset
 
 PAPERS: dict[str, dict[str, Any]] = {
@@ -74,40 +74,35 @@ def paper_configs(paper: str, seeds: int | None = None, epochs: int | None = Non
     return configs
 
 
+def paper_spec(paper: str, seeds: int | None = None, epochs: int | None = None,
+               overrides: dict[str, Any] | None = None):
+    """The fixed sweep of a paper: its presets as the grid's only axis (each point named after its
+    preset, so the claims can find them), the seeds and epochs as settings of every point."""
+    from ibtui.sweeps.spec import PRESET_AXIS, SweepSpec
+
+    paper_configs(paper, seeds, epochs, overrides)  # every config checked before any work
+    spec = PAPERS[paper]
+    settings = {"train.seeds": seeds or spec["seeds"], **({"train.epochs": epochs} if epochs else {}), **(overrides or {})}
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    return SweepSpec(preset=spec["presets"][0], grid=((PRESET_AXIS, tuple(spec["presets"])),),
+                     settings=tuple(sorted(settings.items())), paper=paper)
+
+
 def run_paper(paper: str, out: str | Path, *, seeds: int | None = None, epochs: int | None = None,
-              overrides: dict[str, Any] | None = None, progress: Callable[[], Any] | None = None,
-              log: Callable[[str], None] | None = None) -> Path:
-    """Run every preset of `paper` into out/<preset>/ and write out/REPORT.md; its path.
+              overrides: dict[str, Any] | None = None, workers: int | None = None, ray: bool = False,
+              address: str | None = None, display: Any = None) -> Path:
+    """Run every preset of `paper` as a sweep into out/<preset>/ and write out/REPORT.md; its path.
 
-    `progress`, when given, makes a context manager with a `handle(event)` method per run (a bar).
+    A sweep (ibtui.sweeps): the presets run side by side (up to `workers` at once, or on Ray),
+    and the same call again resumes an interrupted reproduction. An unfinished point leaves the
+    report with what finished, and says which did not.
     """
-    from ibtui.runs.runner import execute, prepare_run
-    from ibtui.runs.store import load_run
-    from ibtui.export.png import export_run
+    from ibtui.sweeps.report import write_report
+    from ibtui.sweeps.run import run_sweep
 
-    out = Path(out)
-    configs = paper_configs(paper, seeds, epochs, overrides)  # every config checked before any work
-    for config in configs:
-        target = out / config.name
-        if target.exists() and any(target.iterdir()):
-            raise IbtuiError(f"{target} already holds files; choose another --out")
-    runs: list[PresetRun] = []
-    for config in configs:
-        if log:
-            log(f"running {config.name}: {config.train.seeds} seed(s), {config.train.epochs:,} epochs")
-        trainer, store = prepare_run(config, out / config.name)
-        start = time.perf_counter()
-        with progress() if progress else nullcontext() as bar:
-            outcome = execute(trainer, store, [bar.handle] if bar is not None else [])
-        wall = time.perf_counter() - start
-        figures = export_run(outcome.run_dir)
-        record = load_run(outcome.run_dir)
-        runs.append(PresetRun(config.name, outcome.run_dir, config, outcome.status, wall, analyse_run(record), figures))
-        if outcome.status != "finished":
-            break  # an interrupted or failed run ends the reproduction; the report says so
-    report = out / "REPORT.md"
-    report.write_text(render_report(paper, runs, out), encoding="utf-8")
-    return report
+    outcome = run_sweep(paper_spec(paper, seeds, epochs, overrides), out, workers=workers, ray=ray, address=address,
+                        display=display)
+    return outcome.report or write_report(out)
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -132,7 +127,7 @@ def render_report(paper: str, runs: list[PresetRun], out: Path) -> str:
         lines.append(f"| {r.preset} | {r.status} | {r.config.train.seeds} | {r.config.train.epochs:,} | {r.wall_s:.1f} s |")
     missing = [p for p in spec["presets"] if p not in {r.preset for r in runs}]
     if missing:
-        lines += ["", f"Not run (an earlier run did not finish): {', '.join(missing)}."]
+        lines += ["", f"Not run (yet): {', '.join(missing)}."]
     lines += ["", "## Figures", ""]
     lines += ["| " + " | ".join(r.preset for r in runs) + " |", "|" + "---|" * len(runs)]
     for name in ("info_plane.png", "loss.png"):

@@ -1,0 +1,109 @@
+"""`ibtui sweep --ray` against a real local Ray instance (skipped only where Ray cannot be imported).
+
+The driver writes every run directory from the events its tasks stream back, so the Ray sweep's
+points must hold exactly what the local backend writes: same files, same snapshot records.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ibtui.sweeps.spec import build_spec
+
+from sweep_helpers import TINY, TINY_SETTINGS, cli, records_without_timing, status
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_FILES = {"config.toml", "summary.json", "snapshots.jsonl", "checkpoint.pt", "info_plane.png", "loss.png", "snr.png"}
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}})
+    yield ray
+    ray.shutdown()
+
+
+def _files(run_dir: Path) -> set[str]:
+    return {p.name for p in run_dir.iterdir() if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_writes_the_same_run_directories_as_the_local_backend(tmp_path, monkeypatch, capsys, ray_instance):
+    from ibtui.sweeps.run import run_sweep
+
+    spec = build_spec(grid=["model.activation=tanh,relu"], settings={**TINY_SETTINGS, "train.seeds": 2})
+    outcome = run_sweep(spec, tmp_path / "ray", ray=True)
+    assert outcome.finished, outcome.results
+    assert ray_instance.is_initialized()  # a Ray the caller started is left running
+    code, _, err = cli(monkeypatch, capsys, "sweep", "--out", str(tmp_path / "local"), "--grid", "model.activation=tanh,relu",
+                       "--seeds", "2", *TINY)
+    assert code == 0, err
+    for name in ("activation=tanh", "activation=relu"):
+        on_ray, here = tmp_path / "ray" / name, tmp_path / "local" / name
+        assert status(on_ray) == "finished"
+        assert _files(on_ray) == _files(here) == RUN_FILES
+        assert (on_ray / "config.toml").read_text() == (here / "config.toml").read_text()
+        assert records_without_timing(on_ray) == records_without_timing(here)
+    assert (tmp_path / "ray" / "REPORT.md").exists() and (tmp_path / "ray" / "grid.png").exists()
+
+
+@pytest.mark.slow
+def test_a_stopped_ray_sweep_is_interrupted_per_point_and_resumes_to_the_same_records(tmp_path, ray_instance):
+    from ibtui.sweeps.display import NullDisplay
+    from ibtui.sweeps.run import run_sweep
+
+    settings = {**TINY_SETTINGS, "train.epochs": 600, "info.every": 50, "info.checkpoint_every": 1}
+    spec = build_spec(grid=["model.activation=tanh"], settings=settings)
+    holder = {}
+
+    class StopAtEpoch100(NullDisplay):
+        def point_progress(self, name, epoch):
+            if epoch >= 100 and not holder["scheduler"].stops:
+                holder["scheduler"].request_stop()
+
+    out = tmp_path / "sweep"
+    first = run_sweep(spec, out, ray=True, display=StopAtEpoch100(), scheduler_hook=lambda s: holder.update(scheduler=s))
+    assert first.results == {"activation=tanh": "interrupted"} and first.report is None
+    point = out / "activation=tanh"
+    assert status(point) == "interrupted"
+    cut = len(records_without_timing(point))
+    assert 1 <= cut < 13
+    second = run_sweep(spec, out, ray=True)
+    assert second.finished and status(point) == "finished"
+    resumed = records_without_timing(point)
+    assert [r["epoch"] for r in resumed] == list(range(0, 601, 50))
+    whole = run_sweep(spec, tmp_path / "whole", ray=True)
+    assert whole.finished
+    # A resumed run continues from its checkpoint exactly as an uninterrupted one would.
+    assert resumed == records_without_timing(tmp_path / "whole" / "activation=tanh")
+
+
+def test_an_unreachable_ray_address_is_one_sentence_within_seconds(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("ray")
+    out = tmp_path / "sweep"
+    started = time.monotonic()
+    code, _, err = cli(monkeypatch, capsys, "sweep", "--out", str(out), "--grid", "model.activation=tanh", "--ray", "127.0.0.1:9")
+    assert code == 2 and "the Ray cluster at 127.0.0.1:9 does not answer" in err and err.count("\n") == 1
+    assert time.monotonic() - started < 10
+    assert not out.exists()
+
+
+def test_ray_asked_for_but_not_installed_is_one_sentence(tmp_path):
+    fake = tmp_path / "site"
+    (fake / "ray").mkdir(parents=True)
+    (fake / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    out = tmp_path / "sweep"
+    env = dict(os.environ, PYTHONPATH=f"{fake}{os.pathsep}{REPO}", PYTHONHASHSEED="0")
+    result = subprocess.run([sys.executable, "-m", "ibtui.cli", "sweep", "--out", str(out), "--grid",
+                             "model.activation=tanh", "--ray"], env=env, capture_output=True, timeout=120)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "--ray needs Ray, which is not installed" in err and err.count("\n") == 1
+    assert not out.exists()
