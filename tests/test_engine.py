@@ -11,7 +11,7 @@ import torch
 from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 from ibtui.runs.store import load_run
-from ibtui.engine import trainer as train, workers
+from ibtui.engine import pipeline, trainer as train, workers
 from ibtui.engine.control import RunControl
 from ibtui.engine.trainer import Trainer
 
@@ -99,10 +99,10 @@ def test_a_stop_does_not_wait_for_the_estimates_behind(monkeypatch):
 
     monkeypatch.setattr(train.estimators, "estimate_info_plane", lambda *args: time.sleep(0.5) or {})
     control = RunControl()
-    pipeline = train.SnapshotPipeline(torch.device("cpu"), control)
+    pipeline = pipeline.SnapshotPipeline(torch.device("cpu"), control)
     if pipeline.pool is None:
         pytest.skip("one core: estimates are made in line")
-    pending = train.PendingSnapshot([torch.zeros(1, 4, 2)], np.zeros(4, dtype=np.int64), InfoConfig(), lambda result: result)
+    pending = pipeline.PendingSnapshot([torch.zeros(1, 4, 2)], np.zeros(4, dtype=np.int64), InfoConfig(), lambda result: result)
     for _ in range(3):
         list(pipeline.submit(pending))
     threading.Timer(0.1, control.request_stop).start()
@@ -192,19 +192,19 @@ def test_estimates_in_a_separate_process_equal_those_in_a_thread(tmp_path, monke
     )
 
 
-def test_the_torch_training_step_trains_like_the_numpy_one(monkeypatch):
-    """CUDA runs train with the torch twin of the CPU's numpy step; CI has no GPU, so run the
-    torch step on the CPU through the whole engine and compare."""
+def test_the_torch_training_step_trains_like_the_compiled_one(monkeypatch):
+    """CUDA runs train with the torch backend; CI has no GPU, so run the torch step on the CPU
+    through the whole engine and compare with the compiled step."""
     import functools
 
-    from ibtui.engine.model import StackedMLP
+    from ibtui.engine.model import stacked_mlp
 
     config = tiny_config(**{"train.seeds": 2, "info.estimators": ("binning",), "model.dropout": 0.0, "train.l2": 1e-3})
-    numpy_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
-    monkeypatch.setattr(train, "StackedMLP", functools.partial(StackedMLP, backend="torch"))
+    compiled_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
+    monkeypatch.setattr(train, "stacked_mlp", functools.partial(stacked_mlp, backend="torch"))
     torch_run = [e for e in events_of(config) if isinstance(e, Snapshot)]
-    assert [s.epoch for s in torch_run] == [s.epoch for s in numpy_run]
-    for a, b in zip(numpy_run, torch_run):
+    assert [s.epoch for s in torch_run] == [s.epoch for s in compiled_run]
+    for a, b in zip(compiled_run, torch_run):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-6)
         assert a.test_acc == pytest.approx(b.test_acc, abs=2e-3)
 
