@@ -11,6 +11,10 @@ fights training for the GIL); once training is done they take every core. On one
 CUDA, estimates are made in line. How far training may run ahead is bounded (MAX_BACKLOG_S of
 estimating, MAX_PENDING snapshots, MAX_PENDING_BYTES of activations), so the progress bar stays
 honest and a stop has little to finish.
+
+A stop (finish) keeps every snapshot already taken: it waits for their estimates, yielding
+Stopping events, unless the run is aborted. Each PendingSnapshot carries the training state at
+its epoch, so an aborted stop can still checkpoint at the last snapshot it kept (last_kept).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +33,7 @@ from ibtui import estimators
 from ibtui.config import InfoConfig
 from ibtui.engine import workers
 from ibtui.engine.control import RunControl, StopRequested
-from ibtui.engine.events import Checkpoint, Event, Snapshot
+from ibtui.engine.events import Checkpoint, Event, Snapshot, Stopping
 
 
 @dataclass
@@ -41,6 +44,8 @@ class PendingSnapshot:
     labels: np.ndarray
     info: InfoConfig
     complete: Callable[[dict], Snapshot]  # the estimate -> the Snapshot event
+    epoch: int = 0
+    state: dict | None = None  # the training state right after this epoch: a checkpoint's
 
     def estimate_here(self) -> Snapshot:
         return self.complete(estimators.estimate_info_plane(self.layers, self.labels, self.info))
@@ -84,7 +89,8 @@ class SnapshotPipeline:
         self.pool: Executor | None = None
         self.training_done = False
         self.training_waits = False  # for the estimates to catch up
-        self.dropped = False  # a stop left estimates unfinished
+        self.dropped = False  # an aborted stop left estimates unfinished
+        self.last_kept: tuple[int, dict] | None = None  # (epoch, state) of the last snapshot yielded
         self.estimate_seconds: float | None = None  # a running mean of how long one takes
         cores = self.threads_before
         # Estimates in flight at once, while training runs and after; threads per estimate.
@@ -106,9 +112,10 @@ class SnapshotPipeline:
         self.pool = workers.estimator_pool(processes, threads)
 
     def submit(self, pending: PendingSnapshot) -> Iterator[Event]:
-        """Queue a snapshot's estimate; yields the oldest events if too many are waiting."""
+        """Queue a snapshot's estimate; yields the oldest events if too many are waiting. A stop
+        request ends such a wait with StopRequested (the snapshot stays queued)."""
         if self.pool is None:
-            yield pending.estimate_here()
+            yield self._kept(pending, pending.estimate_here())
             return
         self.pending.append(_Queued(pending))
         self._pump()
@@ -116,7 +123,7 @@ class SnapshotPipeline:
             # Training waits here, so its core is free for estimates meanwhile.
             self.training_waits = True
             try:
-                event = self._next()
+                event = self._next(lambda: self.control.stop_requested)
             finally:
                 self.training_waits = False
             yield event
@@ -159,6 +166,7 @@ class SnapshotPipeline:
                 running += 1
 
     def _submit(self, pending: PendingSnapshot) -> Future:
+        """The estimate's future: in an estimator process, or in a thread if processes fail."""
         if isinstance(self.pool, ProcessPoolExecutor):
             layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
             try:
@@ -171,25 +179,26 @@ class SnapshotPipeline:
         torch.set_num_threads(self.threads_before if self.training_done or self.training_waits else self.busy_threads)
         return workers.timed_estimate(pending.layers, pending.labels, pending.info)
 
-    def _next(self, timeout: float | None = None) -> Event:
-        """The oldest event, waiting for its estimate; a stop request ends a wait without a
-        timeout (StopRequested), and the event stays queued for drain_within."""
+    def _kept(self, pending: PendingSnapshot, snapshot: Snapshot) -> Snapshot:
+        if pending.state is not None:
+            self.last_kept = (pending.epoch, pending.state)
+        return snapshot
+
+    def _next(self, interrupt: Callable[[], bool] = lambda: False) -> Event:
+        """The oldest event, waiting for its estimate; StopRequested when interrupt() turns
+        true during the wait (the event stays queued)."""
         head = self.pending[0]
         if head.pending is None:
             return self.pending.popleft().checkpoint
-        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._pump()
             if head.future.done():
                 break
-            wait = self.STOP_POLL_S if deadline is None else max(0.0, min(self.STOP_POLL_S, deadline - time.monotonic()))
             # Wake on any estimate finishing, so a free worker gets the next one at once.
-            futures_wait([q.future for q in self.pending if q.running], timeout=wait, return_when=FIRST_COMPLETED)
+            futures_wait([q.future for q in self.pending if q.running], timeout=self.STOP_POLL_S, return_when=FIRST_COMPLETED)
             if head.future.done():
                 break
-            if deadline is not None and time.monotonic() >= deadline:
-                raise FuturesTimeout
-            if deadline is None and self.control.stop_requested:
+            if interrupt():
                 raise StopRequested
         try:
             estimate, seconds = head.future.result()
@@ -198,37 +207,48 @@ class SnapshotPipeline:
             # the OOM killer): measure in a thread instead, from now on.
             self.pending.popleft()
             self._fall_back_to_thread()
-            return head.pending.estimate_here()
+            return self._kept(head.pending, head.pending.estimate_here())
         self.pending.popleft()
         self.estimate_seconds = seconds if self.estimate_seconds is None else 0.8 * self.estimate_seconds + 0.2 * seconds
         self._pump()
-        return head.pending.complete(estimate)
+        return self._kept(head.pending, head.pending.complete(estimate))
 
     def _fall_back_to_thread(self) -> None:
+        """Replace a broken process pool by a thread; every queued snapshot is submitted again
+        by the next _pump (not here: the caller may be submitting one itself)."""
         if isinstance(self.pool, ProcessPoolExecutor):
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = ThreadPoolExecutor(1, "ibtui-mi")
             self.workers_during = self.workers_after = 1
             for queued in self.pending:
                 queued.future = None
-            self._pump()
 
     def ready(self) -> Iterator[Event]:
+        """The events whose estimates are done, in order, without waiting."""
         self._pump()
         while self.pending and (self.pending[0].pending is None or (self.pending[0].future is not None and self.pending[0].future.done())):
             yield self._next()
 
     def drain(self) -> Iterator[Event]:
+        """Every queued event, waiting for the estimates; StopRequested on a stop request."""
         while self.pending:
-            yield self._next()
+            yield self._next(lambda: self.control.stop_requested)
 
-    def drain_within(self, seconds: float) -> Iterator[Event]:
-        """Yield what finishes within `seconds`; drop the rest. Returns whether nothing was dropped."""
-        deadline = time.monotonic() + seconds
+    def waiting(self) -> int:
+        """Snapshots whose estimates are still to come."""
+        return sum(q.pending is not None for q in self.pending)
+
+    def finish(self, run_id: str) -> Iterator[Event]:
+        """After a stop: every queued event, with Stopping(pending) before each wait for an
+        estimate, unless the run is aborted (then the rest is dropped). Returns whether every
+        snapshot taken was kept."""
+        self.training_finished()
         while self.pending:
+            if self.pending[0].pending is not None:
+                yield Stopping(run_id, self.waiting())
             try:
-                event = self._next(timeout=max(0.0, deadline - time.monotonic()))
-            except (FuturesTimeout, StopRequested):
+                event = self._next(lambda: self.control.abort_requested)
+            except StopRequested:
                 for queued in self.pending:
                     if queued.future is not None:
                         queued.future.cancel()
@@ -240,7 +260,7 @@ class SnapshotPipeline:
 
     def close(self) -> None:
         if isinstance(self.pool, ProcessPoolExecutor) and self.dropped:
-            # A stopped run dropped the estimates still in flight: end the processes now rather
+            # An aborted run dropped the estimates still in flight: end the processes now rather
             # than make the stop (or the interpreter's exit) wait for the ones computing.
             processes = getattr(self.pool, "_processes", None) or {}
             for process in list(processes.values()):

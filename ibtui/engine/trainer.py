@@ -35,7 +35,6 @@ from ibtui.errors import ConfigError, StoreError
 
 CHECKPOINT_FORMAT = 2  # 2: dropout generators per seed in the model state, no process-wide RNG
 PROGRESS_INTERVAL_S = 0.1
-STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
 STEP_CALL_SAMPLES = 2**16  # seed-samples per call of the compiled multi-step training (Trainer.steps_per_call)
 
 
@@ -156,9 +155,10 @@ class Trainer:
     # -- measuring ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def observe(self, epoch: int, elapsed: float, accum: dict | None) -> PendingSnapshot:
+    def observe(self, epoch: int, elapsed: float, accum: dict | None, snapshots_done: int | None = None) -> PendingSnapshot:
         """Take the snapshot's activations, losses and gradient norms now, as copies that
-        training never writes again, so the estimate can run on another thread or process."""
+        training never writes again, so the estimate can run on another thread or process;
+        with snapshots_done (this one included), the training state too, for a checkpoint."""
         n_seeds = len(self.seeds)
         x = self.x_all.expand(n_seeds, *self.x_all.shape)
         logits, hidden = self.model.forward(x)
@@ -212,7 +212,8 @@ class Trainer:
                 activations=activations,
             )
 
-        return PendingSnapshot(layers, self.mi_labels, info, complete)
+        state = None if snapshots_done is None else self._state(epoch, 0, None, {}, snapshots_done, elapsed)
+        return PendingSnapshot(layers, self.mi_labels, info, complete, epoch, state)
 
     def kde_pairs(self) -> float:
         """The pairwise terms the run's KDE estimates add up to: its estimation workload."""
@@ -247,18 +248,23 @@ class Trainer:
         pipeline = SnapshotPipeline(self.device, control, self.kde_pairs())
         try:
             if resume is None:
-                yield from pipeline.submit(self.observe(0, elapsed(), None))
                 snapshots_done = 1
+                yield from pipeline.submit(self.observe(0, elapsed(), None, snapshots_done))
             yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, pipeline)
         finally:
             pipeline.close()  # leaves torch's thread count as it found it
 
-    def _interrupt(self, pipeline: SnapshotPipeline, epoch: int, step: int, perms, accum: dict, snapshots_done: int, elapsed: Stopwatch) -> Iterator[Event]:
-        """Stop promptly: wait briefly for the estimates in flight. If they are not done, the
-        last checkpoint stands and resume measures them again."""
-        if (yield from pipeline.drain_within(STOP_WAIT_S)):
-            yield Checkpoint(self.run_id, epoch, self._state(epoch, step, perms, accum, snapshots_done, elapsed()))
-        yield RunFinished(self.run_id, "interrupted", epoch, elapsed())
+    def _interrupt(self, pipeline: SnapshotPipeline, start_epoch: int, elapsed: Stopwatch, position) -> Iterator[Event]:
+        """Stop: finish the estimates of the snapshots taken (unless aborted), then checkpoint
+        where training stopped (position(): its state) or, if estimates were dropped, at the
+        last snapshot kept; RunFinished.epoch is where a resume continues."""
+        if (yield from pipeline.finish(self.run_id)):
+            state = position()
+        else:
+            state = pipeline.last_kept[1] if pipeline.last_kept else None
+        if state is not None:
+            yield Checkpoint(self.run_id, state["epoch"], state)
+        yield RunFinished(self.run_id, "interrupted", state["epoch"] if state is not None else start_epoch, elapsed())
 
     def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed: Stopwatch, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
@@ -297,7 +303,8 @@ class Trainer:
                     control.wait_while_paused()
                     elapsed.exclude(time.perf_counter() - paused_at)
                 if control.stop_requested:
-                    yield from self._interrupt(pipeline, epoch - 1, step, perms, accum, snapshots_done, elapsed)
+                    position = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
+                    yield from self._interrupt(pipeline, start_epoch, elapsed, lambda: position)
                     return
                 if many:
                     stop = min(step + self.steps_per_call, self.steps_per_epoch)
@@ -322,7 +329,10 @@ class Trainer:
             last_loss = per_seed_loss
             # The weights too: the epoch's last update can overflow after its loss was computed.
             if not bool(torch.isfinite(last_loss).all() & torch.isfinite(self.model.flat).all()):
-                yield from pipeline.drain()
+                try:
+                    yield from pipeline.drain()
+                except StopRequested:
+                    yield from pipeline.finish(self.run_id)
                 yield RunFailed(self.run_id, _divergence(last_loss.tolist(), self.seeds, epoch), epoch, elapsed())
                 return
             now = time.perf_counter()
@@ -330,22 +340,25 @@ class Trainer:
                 last_progress = now
                 yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
             if epoch in wanted:
-                pending = self.observe(epoch, elapsed(), accum)
                 snapshots_done += 1
+                pending = self.observe(epoch, elapsed(), accum, snapshots_done)
                 try:
                     yield from pipeline.submit(pending)  # waits while the estimates are far behind
                 except StopRequested:
-                    yield from self._interrupt(pipeline, epoch, 0, None, {}, snapshots_done, elapsed)
+                    yield from self._interrupt(pipeline, start_epoch, elapsed, lambda: pending.state)
                     return
                 if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
-                    checkpoint = Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
-                    yield from pipeline.add_checkpoint(checkpoint)
+                    yield from pipeline.add_checkpoint(Checkpoint(self.run_id, epoch, pending.state))
             yield from pipeline.ready()
         pipeline.training_finished()
         try:
             yield from pipeline.drain()
-        except StopRequested:
-            yield from self._interrupt(pipeline, cfg.epochs, 0, None, {}, snapshots_done, elapsed)
-            return
+        except StopRequested:  # training is done: a stop only decides whether to wait for the rest
+            if not (yield from pipeline.finish(self.run_id)):
+                state = pipeline.last_kept[1] if pipeline.last_kept else None
+                if state is not None:
+                    yield Checkpoint(self.run_id, state["epoch"], state)
+                yield RunFinished(self.run_id, "interrupted", state["epoch"] if state is not None else start_epoch, elapsed())
+                return
         yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
         yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())
