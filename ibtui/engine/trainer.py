@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ibtui import estimators
 from ibtui.config import RunConfig, validate
 from ibtui.data import Dataset, load_dataset
-from ibtui.engine import workers
+from ibtui.engine import gradstats, workers
 from ibtui.engine.control import RunControl, Stopwatch, StopRequested
 from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.model import stacked_mlp
@@ -180,19 +180,7 @@ class Trainer:
             # Saved activations are float16; measuring the same rounded values makes
             # `ibtui estimate` with unchanged parameters reproduce these numbers exactly.
             layers = [h.half().float() for h in layers]
-        grad = None
-        if accum and accum.get("count"):
-            count = float(accum["count"][0])
-            means, stds = [], []
-            for total, squares in zip(accum["sum"], accum["sq"]):
-                mean = total / count
-                var = (squares / count - mean * mean).clamp_(min=0)
-                means.append(mean.flatten(1).norm(dim=1))
-                stds.append(var.flatten(1).sum(1).sqrt())
-            grad = {
-                "mean": torch.stack(means, 1).tolist(),
-                "std": torch.stack(stds, 1).tolist(),
-            }
+        grad = gradstats.summary(accum) if accum else None
         info = self.config.info
         activations = None
         if info.save_activations:
@@ -284,11 +272,7 @@ class Trainer:
                 perms = torch.from_numpy(epoch_orders(self.seeds, epoch, n_train)).to(self.device, non_blocking=True)
                 accum = {}
                 if self.config.info.grad_snr and epoch in wanted:
-                    accum = {
-                        "sum": [torch.zeros_like(w) for w in self.model.weights],
-                        "sq": [torch.zeros_like(w) for w in self.model.weights],
-                        "count": [torch.zeros(1)],
-                    }
+                    accum = gradstats.new(self.model.weights)
             resume = None
             self.model.threads = pipeline.training_threads()
             self.model.shuffle(perms)
@@ -319,10 +303,7 @@ class Trainer:
                 if last_step:
                     per_seed_loss = step_loss
                 if accum:
-                    for total, squares, grad in zip(accum["sum"], accum["sq"], self.model.weight_grads):
-                        total.add_(grad)
-                        squares.addcmul_(grad, grad)
-                    accum["count"][0] += 1
+                    gradstats.add(accum, self.model.weight_grads)
                 self.optimizer.step()
                 step += 1
 
