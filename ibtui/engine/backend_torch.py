@@ -46,6 +46,16 @@ ACTIVATION_GRADS: dict[str, Callable] = {
 assert set(ACTIVATION_GRADS) == set(ACTIVATIONS)
 
 
+def _cpu_copy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {key: _cpu_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(item) for item in value)
+    return copy.deepcopy(value)
+
+
 class TorchOptimizer:
     """torch.optim.Adam or SGD over the flat parameter tensor, whose .grad is flat_grad."""
 
@@ -58,8 +68,9 @@ class TorchOptimizer:
         self.inner.step()
 
     def state_dict(self) -> dict[str, Any]:
-        # A copy: a checkpoint may wait in the snapshot pipeline while training goes on.
-        return {"kind": self.kind, "torch": copy.deepcopy(self.inner.state_dict())}
+        # A copy on the CPU: a checkpoint may wait in the snapshot pipeline while training goes
+        # on, and must load where there is no GPU (load_state_dict moves it to the parameter's device).
+        return {"kind": self.kind, "torch": _cpu_copy(self.inner.state_dict())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != self.kind or "torch" not in state:

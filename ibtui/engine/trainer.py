@@ -1,8 +1,9 @@
 """The engine: a training loop that yields events.
 
 `Trainer(config)` does everything that can fail on bad input (data, device, model) before any
-file is written; `Trainer.run()` then yields RunStarted, Progress, Snapshot, Checkpoint and
-finally RunFinished or RunFailed. Nothing else talks to the training loop.
+file is written; `Trainer.run(control)` then yields RunStarted, Progress, Snapshot, Checkpoint
+(and Stopping while a stop finishes its estimates) and finally RunFinished or RunFailed. Nothing
+else talks to the training loop. Stops: RunControl and pipeline.py.
 
 Speed matters (thousands of tiny steps): the data lives on the device and minibatches are
 gathered from it by index; all seeds train as one stacked model; one forward pass over the MI
@@ -245,11 +246,15 @@ class Trainer:
     def _interrupt(self, pipeline: SnapshotPipeline, start_epoch: int, elapsed: Stopwatch, position) -> Iterator[Event]:
         """Stop: finish the estimates of the snapshots taken (unless aborted), then checkpoint
         where training stopped (position(): its state) or, if estimates were dropped, at the
-        last snapshot kept; RunFinished.epoch is where a resume continues."""
-        if (yield from pipeline.finish(self.run_id)):
-            state = position()
-        else:
-            state = pipeline.last_kept[1] if pipeline.last_kept else None
+        last snapshot kept."""
+        kept_all = yield from pipeline.finish(self.run_id)
+        yield from self._interrupted(pipeline, start_epoch, elapsed, position() if kept_all else None)
+
+    def _interrupted(self, pipeline: SnapshotPipeline, start_epoch: int, elapsed: Stopwatch, state: dict | None) -> Iterator[Event]:
+        """The checkpoint at `state` (None: the last kept snapshot's, if any), and RunFinished
+        whose epoch is where a resume continues."""
+        if state is None and pipeline.last_kept is not None:
+            state = pipeline.last_kept[1]
         if state is not None:
             yield Checkpoint(self.run_id, state["epoch"], state)
         yield RunFinished(self.run_id, "interrupted", state["epoch"] if state is not None else start_epoch, elapsed())
@@ -336,10 +341,7 @@ class Trainer:
             yield from pipeline.drain()
         except StopRequested:  # training is done: a stop only decides whether to wait for the rest
             if not (yield from pipeline.finish(self.run_id)):
-                state = pipeline.last_kept[1] if pipeline.last_kept else None
-                if state is not None:
-                    yield Checkpoint(self.run_id, state["epoch"], state)
-                yield RunFinished(self.run_id, "interrupted", state["epoch"] if state is not None else start_epoch, elapsed())
+                yield from self._interrupted(pipeline, start_epoch, elapsed, None)
                 return
         yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
         yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())
