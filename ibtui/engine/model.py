@@ -27,7 +27,7 @@ def compiled_available() -> bool:
     try:
         from ibtui.engine import step_cpu  # noqa: F401
     except ImportError as error:  # numba missing or broken on this platform
-        warnings.warn(f"the compiled training step is unavailable ({error}); training with torch, several times slower",
+        warnings.warn(f"the compiled training step is unavailable ({error}); training with torch, much slower",
                       RuntimeWarning, stacklevel=3)
         return False
     return True

@@ -19,7 +19,6 @@ its epoch, so an aborted stop can still checkpoint at the last snapshot it kept 
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
