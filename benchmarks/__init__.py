@@ -1,4 +1,6 @@
 """Benchmarks (speed is measured here, never by timed tests)."""
 
-# First, as the ibtui command does: it sets the OpenMP environment before torch loads.
-import ibtui  # noqa: F401
+# First, as the ibtui command does: the OpenMP wait policy, before torch loads.
+from ibtui.engine.processes import set_openmp_policy
+
+set_openmp_policy()

@@ -6,7 +6,7 @@ Figures (2 threads available; ibtui trains on one and estimates on all):
 - training the tanh preset, ms per epoch without snapshots, over >= 1,000 epochs (target 1.5 ms);
   the reference is nn.Sequential + torch.optim.Adam + CrossEntropyLoss over randperm minibatches;
 - 10 seeds as one batched model versus 1 seed (target: at most 3x the wall-clock, MI excluded),
-  and both on the numpy step (the fallback where numba cannot load);
+  and both on the torch step (CUDA's backend, and the CPU's fallback where numba cannot load);
 - the full tanh preset end to end: training, 212 snapshots of KDE upper + binning, the run
   store and the PNGs (target 20 s); --quick runs 1,000 epochs of it instead.
 """
@@ -29,7 +29,7 @@ from ibtui.data import load_dataset
 from ibtui.runs.presets import load_preset
 from ibtui.runs.runner import execute, prepare_run
 from ibtui.engine import trainer as train
-from ibtui.engine.model import StackedMLP
+from ibtui.engine.model import stacked_mlp
 from ibtui.engine.trainer import Trainer
 
 NO_SNAPSHOTS = {"info.schedule": "every", "info.every": 10**9, "info.grad_snr": False, "info.estimators": ("binning",)}
@@ -62,9 +62,9 @@ def reference_training(epochs: int, seed: int = 0) -> None:
 
 def reference_in_plain_process(epochs: int, repeats: int) -> list[float]:
     """ms per epoch of reference_training, run as a plain PyTorch script would run: in a process
-    where torch loads before ibtui, so OpenMP keeps its default (spinning) wait policy. Here the
-    reference would wait with ibtui's PASSIVE policy, which makes its two-thread torch ops wake
-    a sleeping thread every time (about 4x slower on a 2-core VM)."""
+    without ibtui's OpenMP policy, so OpenMP keeps its default (spinning) wait policy. Here
+    (benchmarks/__init__.py sets ibtui's PASSIVE policy, as the CLI does) the reference's
+    two-thread torch ops would wake a sleeping thread every time."""
     code = (
         "import torch, time, sys\n"  # first: libgomp reads OMP_WAIT_POLICY when torch loads it
         "torch.set_num_threads(2)\n"
@@ -83,7 +83,7 @@ def reference_in_plain_process(epochs: int, repeats: int) -> list[float]:
 def ibtui_training(epochs: int, seeds: int = 1, backend: str = "auto") -> float:
     """Seconds per epoch of the engine's loop alone (snapshot at epoch 0 and the end excluded)."""
     config = load_preset("tanh").with_overrides({**NO_SNAPSHOTS, "train.epochs": epochs, "train.seeds": seeds})
-    with mock.patch.object(train, "StackedMLP", functools.partial(StackedMLP, backend=backend)):
+    with mock.patch.object(train, "stacked_mlp", functools.partial(stacked_mlp, backend=backend)):
         trainer = Trainer(config)
     first = last = None
     for event in trainer.run():
@@ -119,12 +119,12 @@ def run(quick: bool) -> list[dict]:
     rows = [row(f"train tanh preset, per epoch ({epochs} epochs)", ours, ref,
                 f"target 1.5 ms; reference (nn.Sequential + torch Adam) {min(ref) / min(ours):.1f}x slower")]
 
-    for backend in ("auto", "numpy"):
+    for backend in ("auto", "torch"):
         one, ten = [], []
         for _ in range(repeats):  # interleaved, so a busy spell of the machine hits both alike
             one.append(ibtui_training(epochs // 2, seeds=1, backend=backend) * 1e3)
             ten.append(ibtui_training(epochs // 2, seeds=10, backend=backend) * 1e3)
-        label = "" if backend == "auto" else ", numpy step"
+        label = "" if backend == "auto" else ", torch step"
         rows.append(row(f"train 10 seeds batched, per epoch{label}", ten, None,
                         f"{min(ten) / min(one):.2f}x one seed ({min(one):.2f} ms)" + ("; target <= 3x" if not label else "")))
 

@@ -13,11 +13,13 @@ from ibtui.cli import (  # noqa: F401  (each module registers its commands)
     compare, estimate, export, presets, report, reproduce, runs, sensitivity, sweep, train,
 )
 from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, app, err_console
+from ibtui.engine.processes import set_openmp_policy
 from ibtui.errors import IbtuiError
 
 
 def main() -> None:
     """Console entry point: IbtuiError becomes one sentence and exit 2, never a traceback."""
+    set_openmp_policy()  # this process is ibtui's own: before any command imports torch
     try:
         app()
     except IbtuiError as exc:

@@ -1,6 +1,6 @@
 """The events of a run: the one stream every consumer reads.
 
-The engine (train.py) yields them; the run store, the headless progress display, the TUI and
+The engine (engine/trainer.py) yields them; the run store, the headless progress display, the TUI and
 the PNG exporter consume them. Per-seed values are lists indexed by seed (length 1 for a single
 run), so one format serves single runs and ensembles.
 """
@@ -93,10 +93,19 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Stopping:
+    """A stop was asked for: training has stopped and `pending` estimates of snapshots already
+    taken are still to come (a second RunControl.request_stop() skips them)."""
+
+    run_id: str
+    pending: int
+
+
+@dataclass(frozen=True)
 class RunFinished:
     run_id: str
     status: str  # "finished" | "interrupted"
-    epoch: int
+    epoch: int  # completed epochs; for "interrupted", the epoch a resume continues from
     elapsed_s: float
 
 
@@ -108,4 +117,4 @@ class RunFailed:
     elapsed_s: float
 
 
-Event = RunStarted | Progress | Snapshot | Checkpoint | RunFinished | RunFailed
+Event = RunStarted | Progress | Snapshot | Checkpoint | Stopping | RunFinished | RunFailed

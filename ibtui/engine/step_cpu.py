@@ -1,32 +1,24 @@
 """The training step on the CPU (forward, softmax cross-entropy, backward) compiled by numba.
 
-These networks are tiny: a 10-seed step of the tanh preset is 2 million multiply-adds, yet the
-numpy step took 195 us for it (56 us for one seed), mostly in the ~40 separate calls it makes
-per step, each a few microseconds of dispatch and a pass over memory. Here one call does the
-whole step for every seed (15 us a seed on one core), and the seeds, which share nothing, are
-spread over threads (numba's prange), so 10 seeds use every core the engine gives training.
-train_step is one step; train_steps (at the end) is many, the optimiser's update included, in
-one parallel region.
+These networks are tiny (a 10-seed step of the tanh preset is 2 million multiply-adds), so a
+step made of many library calls spends its time in dispatch; here one call does the whole step
+for every seed, and the seeds, which share nothing, are spread over threads (numba's prange).
+train_step is one step; train_steps is many, the optimiser's update included, in one parallel
+region (starting a region wakes the sleeping worker threads).
 
-Layout, as in model.py: per layer one block (fan_out, fan_in + 1) per seed, W transposed with the
+Layout, as in mlp.py: per layer one block (fan_out, fan_in + 1) per seed, W transposed with the
 bias as its last column, all blocks in one flat float32 buffer; the gradients land in a buffer of
 the same layout. Activations are feature-major (width, batch) per seed, so every inner loop runs
 over the batch, contiguous, and LLVM vectorises it. The minibatch is gathered, through the
 seed's order of the epoch, from the training table (n_in + 1 + classes, N): the inputs, a row of
-ones, the one-hot labels.
+ones, the one-hot labels. Loss: mean cross-entropy over the minibatch + l2 * sum(W^2) per seed.
 
-Numerics: float32 throughout, as the numpy step; sums over the batch are vectorised (reassociated),
-as BLAS does. tanh is Eigen's rational approximation (within 3.3e-7 of float64 tanh, tested),
-because numba's math.tanh is a scalar libm call per element that blocks vectorisation. The
-softmax's exp is the KDE's 2^x construction (ibtui._fastmath.exp2).
-
-Only the scalar helpers (tanh, exp, a parameter block) are inlined into numba's IR: inlining the
-loops too made the kernel 6 % faster but doubled the first compile (28 s against 15 s on a 2-core
-machine; numba caches the result, so this is paid once per install).
-
-Every function uses error_model="numpy": under numba's default (Python's) a float division
-checks for zero and raises, and a loop with a division (tanh, softmax) then does not vectorise
-(8x slower, measured).
+Numerics: float32 throughout; sums over the batch are vectorised (reassociated), as BLAS does.
+tanh is Eigen's rational approximation (within 3.3e-7 of float64 tanh, tested), because a libm
+call per element blocks vectorisation; sigmoid is (1 + tanh(z/2)) / 2; the softmax's exp is the
+KDE's 2^x construction (ibtui._fastmath.exp2). Every function uses error_model="numpy": under
+Python's error model a division checks for zero and its loop does not vectorise. Measured
+levers: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -39,8 +31,11 @@ from numba import njit, prange
 
 from ibtui._fastmath import FAST as _FAST, LOG2E as _LOG2E, MIN_EXPONENT, exp2 as _exp2
 
-# The activations this kernel computes, by code; model.py falls back to numpy for the others.
-ACTIVATION_CODES = {"tanh": 0, "relu": 1, "linear": 2, "sigmoid": 3, "hard-tanh": 4, "softsign": 5}
+# Every activation of ibtui.config.ACTIVATIONS, by code.
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "linear": 2, "sigmoid": 3, "hard-tanh": 4, "softsign": 5, "softplus": 6,
+                    "elu": 7, "gelu": 8}
+_INV_SQRT2 = np.float32(0.7071067811865476)
+_INV_SQRT_2PI = np.float32(0.3989422804014327)
 
 _TANH_CLAMP = np.float32(7.90531110763549805)
 _TANH_TINY = np.float32(0.0004)
@@ -97,9 +92,20 @@ def _activate(code, z, a):
     elif code == 4:
         for b in range(n):
             a[b] = min(max(z[b], np.float32(-1.0)), np.float32(1.0))
-    else:
+    elif code == 5:
         for b in range(n):
             a[b] = z[b] / (np.float32(1.0) + abs(z[b]))
+    elif code == 6:
+        for b in range(n):
+            # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow for large z
+            a[b] = max(z[b], np.float32(0.0)) + math.log1p(math.exp(-abs(z[b])))
+    elif code == 7:
+        for b in range(n):
+            a[b] = z[b] if z[b] > np.float32(0.0) else math.expm1(z[b])
+    else:
+        for b in range(n):
+            # z Phi(z), Phi the standard normal CDF (torch's exact gelu)
+            a[b] = np.float32(0.5) * z[b] * (np.float32(1.0) + math.erf(z[b] * _INV_SQRT2))
 
 
 @njit(fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True)
@@ -123,12 +129,23 @@ def _times_slope(code, delta, z, a):
         for b in range(n):
             slope = np.float32(1.0) - abs(a[b])
             delta[b] *= slope * slope
+    elif code == 6:
+        for b in range(n):  # softplus' = sigmoid
+            delta[b] *= np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * z[b])
+    elif code == 7:
+        for b in range(n):
+            delta[b] = delta[b] if z[b] > np.float32(0.0) else delta[b] * (a[b] + np.float32(1.0))
+    elif code == 8:
+        for b in range(n):  # (z Phi(z))' = Phi(z) + z phi(z)
+            x = z[b]
+            cdf = np.float32(0.5) * (np.float32(1.0) + math.erf(x * _INV_SQRT2))
+            delta[b] *= cdf + x * math.exp(np.float32(-0.5) * x * x) * _INV_SQRT_2PI
 
 
 @njit(fastmath=_FAST, boundscheck=False, error_model="numpy", cache=True)
 def _add_products(out, w, rows, count):
-    """out[b] += sum_k w[k] * rows[k][b] for k < count, four rows per pass (one pass per row costs
-    a load and a store of out each time; at these widths that was a third of the step)."""
+    """out[b] += sum_k w[k] * rows[k][b] for k < count, four rows per pass (one load and store of
+    out per four rows)."""
     k = 0
     while k + 4 <= count:
         w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
@@ -252,7 +269,7 @@ def _seed_step(flat, grad, offsets, widths, table, order, l2, code, masks, work,
     dropout = masks.shape[1] > 0
     per_unit = 3 if dropout else 2
     batch = work[: columns * n].reshape((columns, n))
-    for f in range(columns):  # a vectorised gather per feature (row by row was 4x slower)
+    for f in range(columns):  # a vectorised gather per feature
         source, target = table[f], batch[f]
         for b in range(n):
             target[b] = source[order[b]]
@@ -393,7 +410,7 @@ def train_step(flat, grad, offsets, widths, table, perms, start, stop, l2, code,
     """Every seed's step on its samples perms[s, start:stop], the seeds spread over numba's
     threads (set_threads; each seed's work is independent, so the result does not depend on the
     split). `table` is the training set feature-major; gradients go to grad, each seed's mean
-    cross-entropy to losses when want_loss; work and masks as model.py sizes them."""
+    cross-entropy to losses when want_loss; work and masks as backend_cpu.py sizes them."""
     per_seed = work.shape[0] // perms.shape[0]
     for s in prange(perms.shape[0]):
         losses[s] = _seed_step(flat, grad, offsets, widths, table, perms[s, start:stop], l2, code, masks,
@@ -402,11 +419,8 @@ def train_step(flat, grad, offsets, widths, table, perms, start, stop, l2, code,
 
 # -- the optimiser, and whole runs of steps ---------------------------------------------------
 #
-# The seeds' parallel region costs a wake-up of the sleeping worker threads each time it starts:
-# about 60 us on a 2-core VM under OMP_WAIT_POLICY=PASSIVE (which ibtui sets, so that OpenMP
-# threads never spin beside a busy neighbour), close to a whole 10-seed step. train_steps runs
-# many steps, each seed's optimiser update included, in one region; each seed's steps depend only
-# on that seed, so the threads need no barrier between steps.
+# train_steps runs many steps, each seed's optimiser update included, in one parallel region;
+# each seed's steps depend only on that seed, so the threads need no barrier between steps.
 #
 # The updates below are plain IEEE arithmetic (no fastmath: no contraction, no reassociation),
 # so an element's update is the same float whichever loop, vectorised or not, computes it: a

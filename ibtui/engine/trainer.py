@@ -1,8 +1,9 @@
 """The engine: a training loop that yields events.
 
 `Trainer(config)` does everything that can fail on bad input (data, device, model) before any
-file is written; `Trainer.run()` then yields RunStarted, Progress, Snapshot, Checkpoint and
-finally RunFinished or RunFailed. Nothing else talks to the training loop.
+file is written; `Trainer.run(control)` then yields RunStarted, Progress, Snapshot, Checkpoint
+(and Stopping while a stop finishes its estimates) and finally RunFinished or RunFailed. Nothing
+else talks to the training loop. Stops: RunControl and pipeline.py.
 
 Speed matters (thousands of tiny steps): the data lives on the device and minibatches are
 gathered from it by index; all seeds train as one stacked model; one forward pass over the MI
@@ -14,12 +15,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
-from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,256 +23,20 @@ import torch
 import torch.nn.functional as F
 
 from ibtui import estimators
-from ibtui.engine import workers
-from ibtui.config import InfoConfig, RunConfig, validate
-from ibtui.data import Dataset, load_dataset
-from ibtui.errors import ConfigError, StoreError
+from ibtui.config import RunConfig, validate
+from ibtui.data import Dataset, dataset_from_config, stratified_subset
+from ibtui.engine import gradstats, workers
 from ibtui.engine.control import RunControl, Stopwatch, StopRequested
 from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
-from ibtui.engine.model import StackedMLP
-from ibtui.engine.optim import FlatAdam, FlatSGD
+from ibtui.engine.model import stacked_mlp
+from ibtui.engine.pipeline import PendingSnapshot, SnapshotPipeline
 from ibtui.engine.schedule import snapshot_epochs
 from ibtui.engine.shuffle import epoch_orders
+from ibtui.errors import ConfigError, StoreError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: dropout generators per seed in the model state, no process-wide RNG
 PROGRESS_INTERVAL_S = 0.1
-STOP_WAIT_S = 0.25  # how long a stop waits for information estimates already under way
 STEP_CALL_SAMPLES = 2**16  # seed-samples per call of the compiled multi-step training (Trainer.steps_per_call)
-
-
-@dataclass
-class PendingSnapshot:
-    """A snapshot's measurements taken at its epoch, waiting for the information estimate."""
-
-    layers: list[torch.Tensor]  # per layer (seeds, N, width), the values MI is measured on
-    labels: np.ndarray
-    info: InfoConfig
-    complete: Callable[[dict], Snapshot]  # the estimate -> the Snapshot event
-    inputs: np.ndarray | None = None  # the MI samples' X, for the estimators that need it (ksg, edge)
-
-    def estimate_here(self) -> Snapshot:
-        return self.complete(estimators.estimate_info_plane(self.layers, self.labels, self.info, self.inputs))
-
-    @property
-    def nbytes(self) -> int:
-        return sum(layer.element_size() * layer.nelement() for layer in self.layers)
-
-
-@dataclass
-class _Queued:
-    """An entry of the pipeline: a snapshot (submitted once a worker is free) or a checkpoint."""
-
-    pending: PendingSnapshot | None = None
-    checkpoint: Checkpoint | None = None
-    future: Future | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.future is not None and not self.future.done()
-
-
-class SnapshotPipeline:
-    """Estimates the information plane of snapshots beside training, handing events back in order.
-
-    On a CPU with several cores the engine trains on one thread while estimates run on the
-    remaining cores, so the O(N^2) work overlaps training (a step of several seeds split over
-    threads would lose 10-100x at its barrier with a busy neighbour); while no estimate is in
-    flight, the compiled step spreads the seeds over every core (training_threads); once training
-    is done the estimates use every core. For a run with a lot of estimation work they run in separate
-    processes, one snapshot each at a time: in a thread beside training the estimator fought the
-    numpy training step for the GIL (training hands it over at each of its ~40 calls per step),
-    and the tanh preset took 25 s where the same work in two processes took 13; and two estimator
-    processes do twice the work of one, where two threads in one process do 1.35x (the GIL
-    again). Small runs use a thread, since starting a process (it imports torch) costs about
-    1.5 s. On one core, or on CUDA, estimates are made in line.
-
-    Checkpoints queue behind the snapshots before them, so a checkpoint never runs ahead of the
-    snapshots on disk and training never waits for the estimates to catch up to take one.
-    """
-
-    # How far training may run ahead of the estimates: far enough that it never waits for a
-    # slow one and that the estimates of the last stretch get every core once training ends,
-    # but no more than MAX_BACKLOG_S of estimating, so the progress bar (which counts epochs
-    # trained) stays honest and a stop drops little.
-    MIN_PENDING = 4
-    MAX_PENDING = 64
-    MAX_BACKLOG_S = 6.0
-    STOP_POLL_S = 0.05  # how often a wait for an estimate checks for a stop request
-    MAX_PENDING_BYTES = 256 << 20  # and the activations they hold
-
-    def __init__(self, device: torch.device, control: RunControl, kde_pairs: float = 0.0) -> None:
-        self.control = control
-        self.on_cpu = device.type == "cpu"
-        self.threads_before = torch.get_num_threads()
-        self.pending: deque[_Queued] = deque()
-        self.pool: Executor | None = None
-        self.training_done = False
-        self.training_waits = False  # for the estimates to catch up
-        self.dropped = False  # a stop left estimates unfinished
-        self.estimate_seconds: float | None = None  # a running mean of how long one takes
-        cores = self.threads_before
-        # Estimates in flight at once, while training runs and after; threads per estimate.
-        self.workers_during = self.workers_after = 1
-        self.busy_threads = max(1, cores - 1)
-        if self.on_cpu and cores >= 2:
-            if kde_pairs >= workers.PROCESS_MIN_PAIRS:
-                self._start_processes(cores)
-            else:
-                self.pool = ThreadPoolExecutor(1, "ibtui-mi")
-        if self.on_cpu:
-            torch.set_num_threads(1)
-
-    def _start_processes(self, cores: int) -> None:
-        processes = min(workers.MAX_PROCESSES, cores)
-        threads = max(1, (cores - 1) // processes)
-        self.workers_during = max(1, min(processes, (cores - 1) // threads))
-        self.workers_after = processes
-        self.pool = workers.estimator_pool(processes, threads)
-
-    def submit(self, pending: PendingSnapshot) -> Iterator[Event]:
-        """Queue a snapshot's estimate; yields the oldest events if too many are waiting."""
-        if self.pool is None:
-            yield pending.estimate_here()
-            return
-        self.pending.append(_Queued(pending))
-        self._pump()
-        while self._backlog_too_large():
-            # Training waits here, so its core is free for estimates meanwhile.
-            self.training_waits = True
-            try:
-                event = self._next()
-            finally:
-                self.training_waits = False
-            yield event
-
-    def add_checkpoint(self, checkpoint: Checkpoint) -> Iterator[Event]:
-        """A checkpoint, yielded once every snapshot submitted before it has been."""
-        if not self.pending:
-            yield checkpoint
-        else:
-            self.pending.append(_Queued(checkpoint=checkpoint))
-
-    def training_threads(self) -> int:
-        """Cores the training step may use now: every one while no estimate is in flight (they
-        start and end between epochs), else the one left to it."""
-        if not self.on_cpu or any(queued.running for queued in self.pending):
-            return 1
-        return self.threads_before
-
-    def training_finished(self) -> None:
-        """From now on the estimates may use every core."""
-        self.training_done = True
-        self._pump()
-
-    def _backlog_too_large(self) -> bool:
-        snapshots = [q.pending for q in self.pending if q.pending is not None]
-        limit = self.MAX_PENDING
-        if self.estimate_seconds:
-            limit = min(limit, max(self.MIN_PENDING, int(self.MAX_BACKLOG_S * self.workers_during / self.estimate_seconds)))
-        return len(snapshots) > limit or (len(snapshots) > 1 and sum(p.nbytes for p in snapshots) > self.MAX_PENDING_BYTES)
-
-    def _pump(self) -> None:
-        """Hand the oldest waiting snapshots to the free workers."""
-        limit = self.workers_after if self.training_done or self.training_waits else self.workers_during
-        running = sum(q.running for q in self.pending)
-        for queued in self.pending:
-            if running >= limit:
-                break
-            if queued.pending is not None and queued.future is None:
-                queued.future = self._submit(queued.pending)
-                running += 1
-
-    def _submit(self, pending: PendingSnapshot) -> Future:
-        if isinstance(self.pool, ProcessPoolExecutor):
-            layers = [layer.numpy() for layer in pending.layers]  # pickles as plain buffers
-            try:
-                return self.pool.submit(workers.timed_estimate, layers, pending.labels, pending.info, pending.inputs)
-            except BrokenExecutor:
-                self._fall_back_to_thread()
-        return self.pool.submit(self._estimate_in_thread, pending)
-
-    def _estimate_in_thread(self, pending: PendingSnapshot) -> tuple[dict, float]:
-        torch.set_num_threads(self.threads_before if self.training_done or self.training_waits else self.busy_threads)
-        return workers.timed_estimate(pending.layers, pending.labels, pending.info, pending.inputs)
-
-    def _next(self, timeout: float | None = None) -> Event:
-        """The oldest event, waiting for its estimate; a stop request ends a wait without a
-        timeout (StopRequested), and the event stays queued for drain_within."""
-        head = self.pending[0]
-        if head.pending is None:
-            return self.pending.popleft().checkpoint
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._pump()
-            if head.future.done():
-                break
-            wait = self.STOP_POLL_S if deadline is None else max(0.0, min(self.STOP_POLL_S, deadline - time.monotonic()))
-            # Wake on any estimate finishing, so a free worker gets the next one at once.
-            futures_wait([q.future for q in self.pending if q.running], timeout=wait, return_when=FIRST_COMPLETED)
-            if head.future.done():
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                raise FuturesTimeout
-            if deadline is None and self.control.stop_requested:
-                raise StopRequested
-        try:
-            estimate, seconds = head.future.result()
-        except BrokenExecutor:
-            # An estimator process could not start or died (a sandbox without process spawning,
-            # the OOM killer): measure in a thread instead, from now on.
-            self.pending.popleft()
-            self._fall_back_to_thread()
-            return head.pending.estimate_here()
-        self.pending.popleft()
-        self.estimate_seconds = seconds if self.estimate_seconds is None else 0.8 * self.estimate_seconds + 0.2 * seconds
-        self._pump()
-        return head.pending.complete(estimate)
-
-    def _fall_back_to_thread(self) -> None:
-        if isinstance(self.pool, ProcessPoolExecutor):
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = ThreadPoolExecutor(1, "ibtui-mi")
-            self.workers_during = self.workers_after = 1
-            for queued in self.pending:
-                queued.future = None
-            self._pump()
-
-    def ready(self) -> Iterator[Event]:
-        self._pump()
-        while self.pending and (self.pending[0].pending is None or (self.pending[0].future is not None and self.pending[0].future.done())):
-            yield self._next()
-
-    def drain(self) -> Iterator[Event]:
-        while self.pending:
-            yield self._next()
-
-    def drain_within(self, seconds: float) -> Iterator[Event]:
-        """Yield what finishes within `seconds`; drop the rest. Returns whether nothing was dropped."""
-        deadline = time.monotonic() + seconds
-        while self.pending:
-            try:
-                event = self._next(timeout=max(0.0, deadline - time.monotonic()))
-            except (FuturesTimeout, StopRequested):
-                for queued in self.pending:
-                    if queued.future is not None:
-                        queued.future.cancel()
-                self.pending.clear()
-                self.dropped = True
-                return False
-            yield event
-        return True
-
-    def close(self) -> None:
-        if isinstance(self.pool, ProcessPoolExecutor) and self.dropped:
-            # A stopped run dropped the estimates still in flight: end the processes now rather
-            # than make the stop (or the interpreter's exit) wait for the ones computing.
-            processes = getattr(self.pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-        if self.on_cpu:
-            torch.set_num_threads(self.threads_before)
 
 
 def _divergence(losses: list[float], seeds: tuple[int, ...], epoch: int) -> str:
@@ -297,17 +57,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_config_dataset(config: RunConfig) -> Dataset:
-    d = config.data
-    return load_dataset(
-        d.name,
-        test_fraction=d.test_fraction,
-        split_seed=d.split_seed,
-        csv_path=d.csv,
-        features=d.features,
-        label=d.label,
-        standardize=d.standardize,
-        synthetic_seed=d.synthetic_seed,
-    )
+    return dataset_from_config(config.data)
 
 
 def mi_sample_indices(dataset: Dataset, on: str) -> np.ndarray:
@@ -345,6 +95,7 @@ class Trainer:
         self.train_idx = torch.as_tensor(ds.train_idx, device=self.device)
         self.test_idx = torch.as_tensor(ds.test_idx, device=self.device)
         mi_idx = mi_sample_indices(ds, info.on)
+        mi_idx = mi_idx[stratified_subset(ds.y[mi_idx], config.data.mi_samples, config.data.mi_subset_seed)]
         if len(mi_idx) < 2:
             raise ConfigError(f"the '{info.on}' sample set is too small to estimate mutual information")
         self.mi_idx = torch.as_tensor(mi_idx, device=self.device)
@@ -352,9 +103,9 @@ class Trainer:
         needs_inputs = any(estimators.ESTIMATORS[name].needs_inputs for name in info.estimators)
         self.mi_inputs = ds.x[mi_idx] if needs_inputs else None
 
-        self.model = StackedMLP(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
+        self.model = stacked_mlp(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
         self.model.bind_data(self.x_train, self.y_train)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self.model.make_optimizer(t.optimizer, t.lr)
         self.schedule = snapshot_epochs(info, t.epochs)
         self.layer_names = layer_names(config, ds.n_classes)
         self.batch_size = t.batch_size or len(ds.train_idx)
@@ -362,16 +113,7 @@ class Trainer:
         # Steps per call of model.train_steps: about 2^16 seed-samples, a few milliseconds on a
         # small network, so that pause and stop stay prompt.
         self.steps_per_call = max(1, STEP_CALL_SAMPLES // (self.batch_size * len(self.seeds)))
-        torch.manual_seed(t.seed)  # dropout masks
         self._resume_state: dict[str, Any] | None = None
-
-    def _make_optimizer(self) -> FlatAdam | FlatSGD:
-        t = self.config.train
-        # The compiled step's own update, which train_steps applies too (same numbers either way).
-        compiled = self.model.backend == "compiled"
-        if t.optimizer == "adam":
-            return FlatAdam(self.model.flat, self.model.flat_grad, lr=t.lr, compiled=compiled)
-        return FlatSGD(self.model.flat, self.model.flat_grad, lr=t.lr, compiled=compiled)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -383,7 +125,6 @@ class Trainer:
             "seeds": list(self.seeds),
             "model": self.model.state(),
             "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
             "perms": None if perms is None else perms.cpu(),
             "accum": {k: [v.cpu() for v in vs] for k, vs in accum.items()},
             "snapshots_done": snapshots_done,
@@ -399,9 +140,6 @@ class Trainer:
                 raise StoreError("the checkpoint was written for other seeds than this run's configuration")
             self.model.load_state(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            # Checkpoints before ibtui drew the epoch orders from (seed, epoch) carry a
-            # "shuffle_rng" state, no longer needed: a resumed run goes on with the new orders.
-            torch.set_rng_state(state["torch_rng"])
         except StoreError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
@@ -411,9 +149,10 @@ class Trainer:
     # -- measuring ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def observe(self, epoch: int, elapsed: float, accum: dict | None) -> PendingSnapshot:
+    def observe(self, epoch: int, elapsed: float, accum: dict | None, snapshots_done: int | None = None) -> PendingSnapshot:
         """Take the snapshot's activations, losses and gradient norms now, as copies that
-        training never writes again, so the estimate can run on another thread or process."""
+        training never writes again, so the estimate can run on another thread or process;
+        with snapshots_done (this one included), the training state too, for a checkpoint."""
         n_seeds = len(self.seeds)
         x = self.x_all.expand(n_seeds, *self.x_all.shape)
         logits, hidden = self.model.forward(x)
@@ -435,19 +174,7 @@ class Trainer:
             # Saved activations are float16; measuring the same rounded values makes
             # `ibtui estimate` with unchanged parameters reproduce these numbers exactly.
             layers = [h.half().float() for h in layers]
-        grad = None
-        if accum and accum.get("count"):
-            count = float(accum["count"][0])
-            means, stds = [], []
-            for total, squares in zip(accum["sum"], accum["sq"]):
-                mean = total / count
-                var = (squares / count - mean * mean).clamp_(min=0)
-                means.append(mean.flatten(1).norm(dim=1))
-                stds.append(var.flatten(1).sum(1).sqrt())
-            grad = {
-                "mean": torch.stack(means, 1).tolist(),
-                "std": torch.stack(stds, 1).tolist(),
-            }
+        grad = gradstats.summary(accum) if accum else None
         info = self.config.info
         activations = None
         if info.save_activations:
@@ -467,7 +194,8 @@ class Trainer:
                 activations=activations,
             )
 
-        return PendingSnapshot(layers, self.mi_labels, info, complete, self.mi_inputs)
+        state = None if snapshots_done is None else self._state(epoch, 0, None, {}, snapshots_done, elapsed)
+        return PendingSnapshot(layers, self.mi_labels, info, complete, epoch, state, self.mi_inputs)
 
     def kde_pairs(self) -> float:
         """The pairwise terms the run's KDE estimates add up to: its estimation workload."""
@@ -502,18 +230,27 @@ class Trainer:
         pipeline = SnapshotPipeline(self.device, control, self.kde_pairs())
         try:
             if resume is None:
-                yield from pipeline.submit(self.observe(0, elapsed(), None))
                 snapshots_done = 1
+                yield from pipeline.submit(self.observe(0, elapsed(), None, snapshots_done))
             yield from self._epochs(control, resume, start_epoch, snapshots_done, elapsed, pipeline)
         finally:
             pipeline.close()  # leaves torch's thread count as it found it
 
-    def _interrupt(self, pipeline: SnapshotPipeline, epoch: int, step: int, perms, accum: dict, snapshots_done: int, elapsed: Stopwatch) -> Iterator[Event]:
-        """Stop promptly: wait briefly for the estimates in flight. If they are not done, the
-        last checkpoint stands and resume measures them again."""
-        if (yield from pipeline.drain_within(STOP_WAIT_S)):
-            yield Checkpoint(self.run_id, epoch, self._state(epoch, step, perms, accum, snapshots_done, elapsed()))
-        yield RunFinished(self.run_id, "interrupted", epoch, elapsed())
+    def _interrupt(self, pipeline: SnapshotPipeline, start_epoch: int, elapsed: Stopwatch, position) -> Iterator[Event]:
+        """Stop: finish the estimates of the snapshots taken (unless aborted), then checkpoint
+        where training stopped (position(): its state) or, if estimates were dropped, at the
+        last snapshot kept."""
+        kept_all = yield from pipeline.finish(self.run_id)
+        yield from self._interrupted(pipeline, start_epoch, elapsed, position() if kept_all else None)
+
+    def _interrupted(self, pipeline: SnapshotPipeline, start_epoch: int, elapsed: Stopwatch, state: dict | None) -> Iterator[Event]:
+        """The checkpoint at `state` (None: the last kept snapshot's, if any), and RunFinished
+        whose epoch is where a resume continues."""
+        if state is None and pipeline.last_kept is not None:
+            state = pipeline.last_kept[1]
+        if state is not None:
+            yield Checkpoint(self.run_id, state["epoch"], state)
+        yield RunFinished(self.run_id, "interrupted", state["epoch"] if state is not None else start_epoch, elapsed())
 
     def _epochs(self, control, resume, start_epoch, snapshots_done, elapsed: Stopwatch, pipeline: SnapshotPipeline) -> Iterator[Event]:
         cfg = self.config.train
@@ -533,11 +270,7 @@ class Trainer:
                 perms = torch.from_numpy(epoch_orders(self.seeds, epoch, n_train)).to(self.device, non_blocking=True)
                 accum = {}
                 if self.config.info.grad_snr and epoch in wanted:
-                    accum = {
-                        "sum": [torch.zeros_like(w) for w in self.model.weights],
-                        "sq": [torch.zeros_like(w) for w in self.model.weights],
-                        "count": [torch.zeros(1)],
-                    }
+                    accum = gradstats.new(self.model.weights)
             resume = None
             self.model.threads = pipeline.training_threads()
             self.model.shuffle(perms)
@@ -552,7 +285,8 @@ class Trainer:
                     control.wait_while_paused()
                     elapsed.exclude(time.perf_counter() - paused_at)
                 if control.stop_requested:
-                    yield from self._interrupt(pipeline, epoch - 1, step, perms, accum, snapshots_done, elapsed)
+                    position = self._state(epoch - 1, step, perms, accum, snapshots_done, elapsed())
+                    yield from self._interrupt(pipeline, start_epoch, elapsed, lambda: position)
                     return
                 if many:
                     stop = min(step + self.steps_per_call, self.steps_per_epoch)
@@ -567,17 +301,17 @@ class Trainer:
                 if last_step:
                     per_seed_loss = step_loss
                 if accum:
-                    for total, squares, grad in zip(accum["sum"], accum["sq"], self.model.weight_grads):
-                        total.add_(grad)
-                        squares.addcmul_(grad, grad)
-                    accum["count"][0] += 1
+                    gradstats.add(accum, self.model.weight_grads)
                 self.optimizer.step()
                 step += 1
 
             last_loss = per_seed_loss
             # The weights too: the epoch's last update can overflow after its loss was computed.
             if not bool(torch.isfinite(last_loss).all() & torch.isfinite(self.model.flat).all()):
-                yield from pipeline.drain()
+                try:
+                    yield from pipeline.drain()
+                except StopRequested:
+                    yield from pipeline.finish(self.run_id)
                 yield RunFailed(self.run_id, _divergence(last_loss.tolist(), self.seeds, epoch), epoch, elapsed())
                 return
             now = time.perf_counter()
@@ -585,22 +319,22 @@ class Trainer:
                 last_progress = now
                 yield Progress(self.run_id, epoch, cfg.epochs, float(last_loss.mean()), elapsed())
             if epoch in wanted:
-                pending = self.observe(epoch, elapsed(), accum)
                 snapshots_done += 1
+                pending = self.observe(epoch, elapsed(), accum, snapshots_done)
                 try:
                     yield from pipeline.submit(pending)  # waits while the estimates are far behind
                 except StopRequested:
-                    yield from self._interrupt(pipeline, epoch, 0, None, {}, snapshots_done, elapsed)
+                    yield from self._interrupt(pipeline, start_epoch, elapsed, lambda: pending.state)
                     return
                 if snapshots_done % self.config.info.checkpoint_every == 0 and epoch != cfg.epochs:
-                    checkpoint = Checkpoint(self.run_id, epoch, self._state(epoch, 0, None, {}, snapshots_done, elapsed()))
-                    yield from pipeline.add_checkpoint(checkpoint)
+                    yield from pipeline.add_checkpoint(Checkpoint(self.run_id, epoch, pending.state))
             yield from pipeline.ready()
         pipeline.training_finished()
         try:
             yield from pipeline.drain()
-        except StopRequested:
-            yield from self._interrupt(pipeline, cfg.epochs, 0, None, {}, snapshots_done, elapsed)
-            return
+        except StopRequested:  # training is done: a stop only decides whether to wait for the rest
+            if not (yield from pipeline.finish(self.run_id)):
+                yield from self._interrupted(pipeline, start_epoch, elapsed, None)
+                return
         yield Checkpoint(self.run_id, cfg.epochs, self._state(cfg.epochs, 0, None, {}, snapshots_done, elapsed()))
         yield RunFinished(self.run_id, "finished", cfg.epochs, elapsed())

@@ -1,17 +1,16 @@
 """Estimator processes: the information plane of many snapshots estimated on several cores.
 
-Two processes of one torch thread each estimate twice as many snapshots as one. The thresholds
-below were measured on the torch KDE path, whose ~45 torch calls per stripe hand the GIL over at
-every call, so two threads in one process managed only 1.35x (DEVELOPERS.md, "Where the KDE's
-time goes"); the compiled CPU kernel holds the GIL once per call and two threads do ~1.6x, so the
-thresholds may now be conservative (not re-measured). A process costs ~1.5 s to start (it imports
-torch) and ~250 MB, so they are for big jobs: the training engine's SnapshotPipeline and
-`ibtui estimate`. Both fall back to estimating here when a process cannot start.
+Processes rather than threads because a thread beside training fights it for the GIL; each
+process imports torch (about 1.5 s and 250 MB), so they are for big jobs only: the snapshot
+pipeline (pipeline.py) and `ibtui estimate` use them from PROCESS_MIN_PAIRS KDE pair terms on,
+and fall back to a thread when a process cannot start. The workers ignore Ctrl-C (the parent
+stops them) and die with their parent (processes.py). How the thresholds were measured:
+docs/performance.md.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +19,7 @@ import torch
 
 from ibtui import estimators
 from ibtui.config import InfoConfig
+from ibtui.engine.processes import die_with_parent, spawn_context
 
 # KDE pair terms (sum over snapshots, seeds and layers of N^2; ~3 s of work on one core) from
 # which estimator processes pay for their start-up.
@@ -34,10 +34,12 @@ def kde_pairs(info: InfoConfig, snapshots: int, seeds: int, layers: int, n: int)
     return float(snapshots) * seeds * layers * n * n
 
 
-def start_estimator_process(threads: int) -> None:
-    """Runs first in each estimator process: Ctrl-C is the parent's to handle (it stops and drops
-    what is in flight)."""
+def start_estimator_process(threads: int, parent_pid: int | None = None) -> None:
+    """Runs first in each estimator process: Ctrl-C is the parent's to handle, the process dies
+    with the parent, and torch uses `threads` threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     torch.set_num_threads(threads)
 
 
@@ -48,5 +50,6 @@ def timed_estimate(layers, labels, info: InfoConfig, inputs=None) -> tuple[dict,
 
 
 def estimator_pool(processes: int, threads: int = 1) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")  # fork is unsafe under OpenMP and threads
-    return ProcessPoolExecutor(processes, mp_context=context, initializer=start_estimator_process, initargs=(threads,))
+    """A pool of `processes` estimator processes of `threads` torch threads each."""
+    return ProcessPoolExecutor(processes, mp_context=spawn_context(), initializer=start_estimator_process,
+                               initargs=(threads, os.getpid()))

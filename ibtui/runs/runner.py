@@ -11,7 +11,6 @@ import os
 import queue
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
+from ibtui.engine.processes import die_with_parent, spawn_context
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
 from ibtui.runs.store import RunStore
 from ibtui.engine.control import RunControl
@@ -105,7 +105,7 @@ def execute_in_process(
     The listeners see every event except checkpoint states and saved activations (the child's
     store writes those).
     """
-    context = multiprocessing.get_context("spawn")
+    context = spawn_context()  # spawn, with ibtui's OpenMP policy in the child's environment
     events = context.Queue()
     # The child's output (and its estimator process's) goes to a log, not to a terminal that a
     # front end like Textual owns; a crash's last lines become the failure's reason.
@@ -160,8 +160,8 @@ def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, contr
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
     parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=lambda: (parent.join(), control.request_stop()), daemon=True).start()
+    if parent is not None:  # an orphan stops, keeping what was measured, and ends within seconds
+        die_with_parent(parent.pid, on_orphan=control.abort, grace_s=10.0)
     try:
         trainer, store = prepare_run(config, run_dir, run_id)
     except IbtuiError as exc:

@@ -1,0 +1,97 @@
+"""The processes ibtui starts itself (estimator workers, the app's engine): how they wait on
+OpenMP, and that they die with their parent.
+
+OpenMP policy. libgomp reads OMP_WAIT_POLICY once, when torch loads it. Threads that spin while
+waiting make torch's and numba's parallel regions 10-100x slower whenever another busy process
+shares the cores; a sleeping (PASSIVE) waiter costs a wake-up per parallel region instead, which
+is why the compiled step runs many steps in one region. A library import must not change the
+host program's threading, so the policy is set only where ibtui owns the process: the CLI's
+entry point (set_openmp_policy) and the environment of the processes started through
+spawn_context(). A setting the user made wins.
+
+Parent death. A child that outlives its parent (SIGKILL, the OOM killer) holds hundreds of MB for
+nothing. die_with_parent, run first in the child: on Linux prctl(PR_SET_PDEATHSIG) has the
+kernel send a signal when the parent exits -- strictly, when the parent THREAD that started the
+child exits, so ibtui starts its children from the thread that owns them for their whole life --
+and everywhere a watchdog thread polls os.getppid(), which changes when the parent dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.context import SpawnContext, SpawnProcess
+
+POLICY_VARIABLE = "OMP_WAIT_POLICY"
+POLICY = "PASSIVE"
+WATCH_INTERVAL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+_environment_lock = threading.Lock()
+
+
+def set_openmp_policy(environ=os.environ) -> None:
+    """OMP_WAIT_POLICY=PASSIVE unless set; effective only before torch is imported."""
+    environ.setdefault(POLICY_VARIABLE, POLICY)
+
+
+@contextlib.contextmanager
+def _child_environment():
+    """os.environ with the policy while a child is started (spawn execs with the parent's
+    environment), then as it was."""
+    with _environment_lock:
+        added = POLICY_VARIABLE not in os.environ
+        if added:
+            os.environ[POLICY_VARIABLE] = POLICY
+        try:
+            yield
+        finally:
+            if added:
+                os.environ.pop(POLICY_VARIABLE, None)
+
+
+class _ChildProcess(SpawnProcess):
+    def start(self) -> None:
+        with _child_environment():
+            super().start()
+
+
+class _ChildContext(SpawnContext):
+    Process = _ChildProcess
+
+
+def spawn_context() -> SpawnContext:
+    """multiprocessing's spawn context (fork is unsafe under OpenMP and threads) whose processes
+    start with the OpenMP policy in their environment."""
+    return _ChildContext()
+
+
+def die_with_parent(parent_pid: int, on_orphan: Callable[[], None] | None = None, grace_s: float = 0.0) -> None:
+    """End this process when `parent_pid` (its parent) dies.
+
+    Without on_orphan: at once (SIGKILL from the kernel on Linux, os._exit from the watchdog
+    elsewhere). With on_orphan: the watchdog calls it (a graceful stop, say) and ends the process
+    grace_s seconds later if it is still running."""
+    if on_orphan is None and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent_pid, on_orphan, grace_s), name="ibtui-parent-watch", daemon=True).start()
+
+
+def _watch(parent_pid: int, on_orphan: Callable[[], None] | None, grace_s: float) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(WATCH_INTERVAL_S)
+    if on_orphan is not None:
+        on_orphan()
+        time.sleep(grace_s)
+    os._exit(1)
