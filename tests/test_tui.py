@@ -165,6 +165,38 @@ async def test_invalid_input_disables_start_and_says_why(tmp_path):
         assert start_button(app).disabled and "L2 must be a number >= 0" in form_error(app)
 
 
+def key_burst(app, keys: list[str]) -> None:
+    """Hand the app a burst of keys at once, as a terminal does under tmux send-keys or a fast
+    typist on a slow link (pilot.press waits for each key to be handled before the next)."""
+    from textual import events
+
+    for key in keys:
+        app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+
+
+@async_test
+async def test_a_burst_of_keys_is_applied_in_order(tmp_path):
+    """End, six backspaces and "2000" at once: Textual runs Input's bound keys (backspace) only
+    after they bubble back to the App, so the digits overtook them and the field read "" or "12"."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for ident, keys, expected in (
+            ("epochs", ["end", *["backspace"] * 6, *"2000"], "2000"),
+            ("estimators", ["end", *["backspace"] * 7, *"kde_lower"], "kde_upper, kde_lower"),
+            ("hidden", ["home", "delete", "delete", *"12", "end", "left", "backspace", "9"], "12,7,5,493"),
+        ):
+            field = app.query_one(f"#{ident}", Input)
+            field.focus()
+            await pilot.pause()
+            key_burst(app, keys)
+            for _ in range(50):  # every key is handled within a few idle passes; wrong stays wrong
+                await pilot.pause()
+                if field.value == expected:
+                    break
+            assert field.value == expected, ident
+
+
 @async_test
 async def test_config_error_from_with_overrides_is_shown(tmp_path):
     app = make_app(tmp_path)

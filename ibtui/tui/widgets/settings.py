@@ -21,6 +21,8 @@ from textual.message import Message
 from textual.validation import Function, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
+from ibtui.tui.widgets.form_input import FormInput
+
 from ibtui.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
 from ibtui.runs.presets import preset_paths
 
@@ -137,7 +139,7 @@ class SettingsForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         c = self._initial
         presets = [(name, name) for name in preset_paths()]
-        inp = lambda ident, validators, tip="": Input(  # noqa: E731
+        inp = lambda ident, validators, tip="": FormInput(  # noqa: E731
             id=ident, validators=validators, compact=True, tooltip=tip or None
         )
         yield Field("preset", Select(presets, id="preset", prompt="(custom)", compact=True))
