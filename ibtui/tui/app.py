@@ -10,7 +10,6 @@ carrying the run id; stale ones are dropped.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -56,7 +55,6 @@ CURVES_INTERVAL_S = 0.95
 # Progress alone (epoch, elapsed, speed) refreshes the status bar at most this often: even that
 # costs a few per cent of training speed at 5 per second.
 STATUS_INTERVAL_S = 0.45
-QUIT_WAIT_S = 1.0  # how long quitting waits for the engine to reach a step boundary
 
 
 def read_verdicts(run_dir: Path) -> dict:
@@ -159,6 +157,7 @@ class IbtuiApp(App):
         self._status_at = float("-inf")
         self._legend_for: RunStarted | None = None
         self._bindings_key: tuple | None = None
+        self._leaving = False  # quitting: waiting for the engine to stop
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -351,6 +350,11 @@ class IbtuiApp(App):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        if self._leaving:  # q again while the engine finishes: skip what is left and go
+            if self.job is not None:
+                self.job.control.request_stop()  # the second request skips the remaining estimates
+            self.exit()
+            return
         if not self.running:
             self.exit()
             return
@@ -362,15 +366,19 @@ class IbtuiApp(App):
         self.push_screen(ConfirmQuit(), answered)
 
     async def stop_and_exit(self) -> None:
-        """Stop the worker at its next step boundary (the engine saves a checkpoint), then leave."""
+        """Ask the engine to stop (it keeps what was measured and saves a checkpoint); the app
+        leaves when the worker says the run ended (on_run_ended). q again leaves at once."""
         job = self.job
-        if job is not None:
-            job.export = False
-            job.control.request_stop()
-            deadline = time.monotonic() + QUIT_WAIT_S
-            while time.monotonic() < deadline and any(w.is_running for w in self.workers if w.group == "training"):
-                await asyncio.sleep(0.02)
-        self.exit()
+        if job is None or not any(w.is_running for w in self.workers if w.group == "training"):
+            self.exit()
+            return
+        job.export = False
+        job.control.request_stop()
+        self._leaving = True
+        if self.run_state is not None and self.run_state.active:
+            self.run_state.status = "stopping"
+            self._show_status()
+        self.notify("Stopping: keeping what was measured, saving a checkpoint… (q again leaves at once)", timeout=30)
 
     def on_unmount(self) -> None:
         # However the app ends, never leave the training thread running (the process would wait).
@@ -453,6 +461,9 @@ class IbtuiApp(App):
 
     def on_run_ended(self, message: RunEnded) -> None:
         if not self._is_current(message.run_id):
+            return
+        if self._leaving:
+            self.exit()
             return
         self.drain_events()  # the last events (RunFinished, the final snapshot) come first
         run = self.run_state
