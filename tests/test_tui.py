@@ -539,7 +539,9 @@ async def test_verdicts_when_a_run_ends(tmp_path):
         verdicts = [entry["ixt"]["verdict"] for entry in kde]
         assert verdicts.count("compression") >= 1 and "none" in verdicts  # the fake compresses deep layers
         notice = next(n for n in app._notifications if n.title == "Compression verdicts")
-        assert f"kde_upper: {verdicts.count('compression')} of 6 layers compress" in notice.message
+        hidden = [entry["ixt"]["verdict"] for entry in kde if not entry["layer"].startswith("out")]
+        assert len(hidden) == 5  # the softmax output is not counted among the layers that compress
+        assert f"kde_upper: {hidden.count('compression')} of 5 hidden layers compress" in notice.message
         assert "press v" in notice.message.lower()
         await pilot.press("v")
         await pilot.pause()
@@ -566,6 +568,17 @@ async def test_verdicts_when_a_run_ends(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, VerdictScreen)
+
+
+def test_verdict_line_counts_hidden_layers_only():
+    from ibtui.tui.screens.verdicts import verdict_counts_line
+
+    entry = lambda layer, verdict: {"layer": layer, "ixt": {"verdict": verdict}}  # noqa: E731
+    analysis = {"estimators": {"kde_upper": [
+        entry("L1 tanh 10", "none"), entry("L2 tanh 7", "compression"), entry("L3 tanh 5", "inconclusive"),
+        entry("out softmax 2", "compression"),
+    ]}}
+    assert verdict_counts_line(analysis, "kde_upper") == "1 of 3 hidden layers compress, 1 none, 1 inconclusive"
 
 
 def test_verdicts_are_computed_when_summary_has_none(tmp_path):
