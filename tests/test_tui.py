@@ -815,3 +815,38 @@ def test_status_says_how_many_estimates_are_still_to_come_once_training_is_done(
     line = status_line(state, RunClock(FrozenClock())).plain
     assert f"estimating {waiting} snapshots" in line and "left" not in line
     assert state.train_loss == 0.125
+
+
+def test_status_says_compiling_until_the_first_epoch_then_wall_time_and_a_meaningful_eta(tmp_path):
+    """A first run compiles its kernels for 20-45 s before epoch 1: the line says so (not an ETA
+    of an hour computed from that silence); elapsed is wall time, the speed counts training only."""
+    from ibtui.engine.events import Progress, RunStarted
+    from ibtui.tui.runstate import RunClock, RunState
+    from ibtui.tui.widgets.status import COMPILING, status_line
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 1000})
+    trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")
+    started = next(iter(trainer.run()))
+    assert isinstance(started, RunStarted) and started.device == "cpu"
+    clock = FrozenClock()
+    run_clock = RunClock(clock)
+    state = RunState(run_id="r1", run_dir=tmp_path / "run", total_epochs=1000)
+    line = lambda: status_line(state, run_clock).plain  # noqa: E731
+    assert "preparing the run" in line()
+    state.apply(started)
+    run_clock.start(0)
+    clock.now += 30  # compiling
+    assert COMPILING in line() and "left" not in line() and "epochs/s" not in line()
+    state.apply(Progress("r1", 10, 1000, 0.6, 30.0))
+    run_clock.progressed(10)
+    clock.now += 1  # one second of training: too little to say how long is left
+    state.apply(Progress("r1", 30, 1000, 0.6, 31.0))
+    assert COMPILING not in line() and "left" not in line() and "elapsed 00:31" in line()
+    clock.now += 4  # 5 s of training from epoch 10 to 110: 20 epochs/s, 890 epochs left
+    state.apply(Progress("r1", 110, 1000, 0.6, 35.0))
+    assert "elapsed 00:35" in line() and "20.0 epochs/s" in line() and "left 00:44" in line()
+    run_clock.pause()
+    clock.now += 100  # paused: elapsed is wall time, the speed does not fall
+    assert "elapsed 02:15" in line() and "20.0 epochs/s" in line()
+    run_clock.resume()
+    assert "20.0 epochs/s" in line()

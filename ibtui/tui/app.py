@@ -39,7 +39,7 @@ from ibtui.tui.screens.verdicts import VerdictScreen, verdict_counts_line
 from ibtui.tui.widgets.curves import CurvesPlot
 from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
 from ibtui.tui.widgets.settings import SettingsForm
-from ibtui.tui.widgets.status import StatusBar
+from ibtui.tui.widgets.status import StatusBar, warming_up
 
 # (config, run_dir, run_id) -> (trainer, store), run in the worker thread itself: a fake in tests.
 TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
@@ -517,6 +517,10 @@ class IbtuiApp(App):
             run.apply(event)
         if drained.progress is not None:
             run.apply(drained.progress)
+        if self.run_clock is not None and run.started is not None and run.epoch > run.started.start_epoch:
+            if not self.run_clock.measuring:
+                self._drawn_version = -1  # the plane's "compiling kernels" title goes
+            self.run_clock.progressed(run.epoch)
         if run.version != self._drawn_version or run.version != self._curves_version:  # new, or held back
             self._redraw(throttle=True)
         if drained.events or (drained and not run.active) or (
@@ -542,7 +546,10 @@ class IbtuiApp(App):
         if self.estimator not in run.estimators:
             self.estimator = run.estimators[0]
         latest_epoch = run.snapshots[-1].epoch if run.snapshots else None
-        self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch)
+        waiting = "waiting for the first snapshot…"
+        if run.warming_up:
+            waiting = warming_up(run) + "…"
+        self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch, waiting)
         if run.started is not self._legend_for:  # a layout pass: only when the run changes
             self._legend_for = run.started
             self.query_one(PlaneLegend).show(run.started)

@@ -72,7 +72,8 @@ class InfoPlanePlot(PlotextPlot):
         self._draw_empty(message)
         self.refresh()
 
-    def show(self, started: RunStarted, series: PlaneSeries | None, estimator: str, latest_epoch: int | None = None) -> None:
+    def show(self, started: RunStarted, series: PlaneSeries | None, estimator: str, latest_epoch: int | None = None,
+             waiting: str = "waiting for the first snapshot…") -> None:
         """Draw one estimator's series: the older points thinned (RunState keeps at most
         PLANE_POINTS of them), the latest on top, highlighted and joined layer to layer."""
         plt = self.plt
@@ -88,7 +89,7 @@ class InfoPlanePlot(PlotextPlot):
         plt.xfrequency(5)
         plt.yfrequency(5)
         if not series:
-            plt.title("waiting for the first snapshot…")
+            plt.title(waiting)
             self.refresh()
             return
         epochs, older_xs, older_ys = series.older()
