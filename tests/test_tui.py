@@ -850,3 +850,36 @@ def test_status_says_compiling_until_the_first_epoch_then_wall_time_and_a_meanin
     assert "elapsed 02:15" in line() and "20.0 epochs/s" in line()
     run_clock.resume()
     assert "20.0 epochs/s" in line()
+
+
+def _luminance(colour) -> float:
+    r, g, b = colour
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+@async_test
+async def test_no_color_keeps_every_epoch_and_the_latest_point_readable(tmp_path, monkeypatch):
+    """Under NO_COLOR Textual greys every colour by luminance: the early epochs and the colour
+    bar's first cell must stay well above the dark background, and the latest point must stand
+    out by more than a grey (it is drawn inverted)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(tmp_path, epochs=60)
+    assert app.no_color
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        plane = app.query_one(InfoPlanePlot)
+        calls: list[dict] = []
+        original = plane.plt.scatter
+        plane.plt.scatter = lambda *a, **k: (calls.append(k), original(*a, **k))[1]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(app))
+        await pilot.pause(0.3)
+        older = [c for call in calls if isinstance(call["color"], list) for c in call["color"]]
+        latest = [call for call in calls if not isinstance(call["color"], list)]
+        assert older and latest
+        assert min(_luminance(c) for c in older) >= 100  # was 30 (viridis's dark violet)
+        assert all("inverted" in call.get("style", "") for call in latest)
+        legend = app.query_one("#legend")
+        cells = [span.style for span in legend.content.spans if "rgb(" in str(span.style)]
+        first = tuple(int(v) for v in str(cells[0]).split("rgb(")[1].split(")")[0].split(","))
+        assert _luminance(first) >= 100

@@ -23,14 +23,21 @@ from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlap
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 LATEST = (255, 85, 85)
 LATEST_LINE = (200, 200, 200)
+# Under NO_COLOR Textual turns every colour into its grey of equal luminance: viridis's dark violet
+# became grey 233 on a grey 234 background (invisible) and the red latest point a dull grey. So
+# there the ramp runs from mid grey to white (brightness still says early or late) and the latest
+# points are drawn inverted (a block with the layer's marker cut out), readable in any palette.
+MONO_RAMP = ((120, 120, 120), (255, 255, 255))
+MONO_LATEST = (255, 255, 255)
 
 
-def ramp_colour(fraction: float) -> tuple[int, int, int]:
+def ramp_colour(fraction: float, monochrome: bool = False) -> tuple[int, int, int]:
+    ramp = MONO_RAMP if monochrome else RAMP
     fraction = min(1.0, max(0.0, fraction))
-    position = fraction * (len(RAMP) - 1)
-    low = min(int(position), len(RAMP) - 2)
+    position = fraction * (len(ramp) - 1)
+    low = min(int(position), len(ramp) - 2)
     t = position - low
-    a, b = RAMP[low], RAMP[low + 1]
+    a, b = ramp[low], ramp[low + 1]
     return tuple(round(a[k] + (b[k] - a[k]) * t) for k in range(3))  # type: ignore[return-value]
 
 
@@ -94,15 +101,17 @@ class InfoPlanePlot(PlotextPlot):
             return
         epochs, older_xs, older_ys = series.older()
         if epochs:
-            colours = [ramp_colour(epoch_fraction(epoch, total)) for epoch in epochs]
+            colours = [ramp_colour(epoch_fraction(epoch, total), self.app.no_color) for epoch in epochs]
             for layer, name in enumerate(started.layer_names):
                 plt.scatter(older_xs[layer], older_ys[layer], marker=layer_marker(layer, name), color=colours)
         last = series.latest()
         lx, ly = [p[0] for p in last], [p[1] for p in last]
+        mono = self.app.no_color
         if len(last) > 1:
-            plt.plot(lx, ly, marker="braille", color=LATEST_LINE)
+            plt.plot(lx, ly, marker="braille", color=MONO_LATEST if mono else LATEST_LINE)
         for layer, name in enumerate(started.layer_names):
-            plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name), color=LATEST, style="bold")
+            plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name),
+                        color=MONO_LATEST if mono else LATEST, style="bold inverted" if mono else "bold")
         self.refresh()
 
 
@@ -114,11 +123,12 @@ class PlaneLegend(Static):
         total = started.config.train.epochs if started else 0
         text.append("epoch ", style="dim")
         text.append("0 ")
+        mono = self.app.no_color
         for k in range(10):
-            text.append("█", style=rgb(ramp_colour(k / 9)))
+            text.append("█", style=rgb(ramp_colour(k / 9, mono)))
         text.append(f" {total:,}" if started else " end")
         text.append("  latest ", style="dim")
-        text.append("■", style="bold " + rgb(LATEST))
+        text.append(" 1 " if mono else "■", style="bold reverse" if mono else "bold " + rgb(LATEST))
         if started:
             text.append("   ")
             for index, name in enumerate(started.layer_names):
