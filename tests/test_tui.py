@@ -883,3 +883,112 @@ async def test_no_color_keeps_every_epoch_and_the_latest_point_readable(tmp_path
         cells = [span.style for span in legend.content.spans if "rgb(" in str(span.style)]
         first = tuple(int(v) for v in str(cells[0]).split("rgb(")[1].split(")")[0].split(","))
         assert _luminance(first) >= 100
+
+
+# -- ibtui watch -----------------------------------------------------------------------------------
+
+
+def _write_run(run_dir: Path, config, *, pace: float = 0.0, done: list | None = None) -> None:
+    """A writer in another thread's shoes: the fake engine's events through a real RunStore, one
+    snapshot every `pace` seconds (the watcher has no connection to it but the directory)."""
+    from ibtui.engine.events import Progress
+    from ibtui.runs.store import RunStore
+
+    from tui_fakes import FakeTrainer
+
+    store = RunStore.create(run_dir, config)
+    for event in FakeTrainer(config, "writer-1").run():
+        if isinstance(event, Progress):
+            continue
+        store.handle(event)
+        if pace and type(event).__name__ == "Snapshot":
+            time.sleep(pace)
+    store.close()
+    if done is not None:
+        done.append(True)
+
+
+def _tree(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+def test_follower_reads_only_new_bytes_and_holds_back_a_torn_line(tmp_path):
+    from ibtui.engine.events import RunFinished, RunStarted, Snapshot
+    from ibtui.tui.follow import RunFollower
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 30})
+    run_dir = tmp_path / "run"
+    _write_run(run_dir, config)
+    log = run_dir / "snapshots.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    summary = (run_dir / "summary.json").read_bytes()
+    # Replay it as if it were being written: the summary as at the start, then the log in pieces.
+    started_summary = json.loads(summary)
+    started_summary.update(status="running")
+    (run_dir / "summary.json").write_text(json.dumps(started_summary))
+    log.write_bytes(lines[0] + lines[1][:20])  # the second line torn mid-write
+    follower = RunFollower(run_dir)
+    events = follower.poll()
+    assert [type(e) for e in events] == [RunStarted, Snapshot] and events[1].epoch == 0
+    assert follower.poll() == []  # nothing new: the torn line waits
+    with open(log, "ab") as f:
+        f.write(lines[1][20:] + b"".join(lines[2:]))
+    events = follower.poll()
+    assert [e.epoch for e in events] == [json.loads(line)["epoch"] for line in lines[1:]]
+    (run_dir / "summary.json").write_bytes(summary)  # the writer finished
+    events = follower.poll()
+    assert len(events) == 1 and isinstance(events[0], RunFinished) and events[0].status == "finished"
+    assert follower.poll() == [] and follower.snapshots_read == len(lines)
+
+
+@pytest.mark.parametrize("make", ["missing", "no_config"])
+def test_watch_refuses_what_is_not_a_run_directory(tmp_path, make):
+    from typer.testing import CliRunner
+
+    from ibtui.cli import app as cli_app
+    from ibtui.errors import StoreError
+    from ibtui.tui.follow import RunFollower
+
+    target = tmp_path / "nope"
+    if make == "no_config":
+        target.mkdir()
+    with pytest.raises(StoreError, match="is not a run directory"):
+        RunFollower(target)
+    result = CliRunner().invoke(cli_app, ["watch", str(target)])
+    assert isinstance(result.exception, StoreError)  # main() turns it into one sentence, exit 2
+
+
+@async_test
+async def test_watch_follows_a_run_being_written_and_never_writes(tmp_path):
+    import threading
+
+    from ibtui.tui.follow import RunFollower
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 40})
+    run_dir = tmp_path / "run"
+    done: list = []
+    writer = threading.Thread(target=_write_run, args=(run_dir, config), kwargs={"pace": 0.05, "done": done})
+    writer.start()
+    while not (run_dir / "config.toml").exists():
+        await asyncio.sleep(0.01)
+    follower = RunFollower(run_dir)
+    seen_live: list[int] = []  # snapshots taken in while the writer was still writing
+    poll = follower.poll
+    follower.poll = lambda: (lambda events: (seen_live.append(len(events)) if not done else None, events)[1])(poll())
+    app = IbtuiApp(watch=follower, exporter=FakeExporter())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.run_state is not None and app.run_state.status == "finished" and app.verdicts is not None)
+        writer.join()
+        written = len((run_dir / "snapshots.jsonl").read_text().splitlines())
+        run = app.run_state
+        assert len(run.snapshots) == written == len(run.started.schedule)
+        assert [s.epoch for s in run.snapshots] == list(run.started.schedule)
+        assert sum(seen_live) > 0  # followed live, not only read at the end
+        assert app.verdicts == summary_analysis(run_dir)
+        assert "epoch 40" in app.query_one(InfoPlanePlot).border_title
+        before = _tree(run_dir)
+        for key in ("s", "c", "e", "space"):  # nothing that starts, stops or writes works here
+            await pilot.press(key)
+        await pilot.pause()
+        assert app._exporter.calls == [] and app.job is None
+    assert _tree(run_dir) == before  # the watcher wrote nothing, not even a lock file

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ibtui.cli import estimate, export, presets, report, reproduce, train  # noqa: F401  (each registers its commands)
+from ibtui.cli import estimate, export, presets, report, reproduce, train, watch  # noqa: F401  (each registers its commands)
 from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, app, err_console
 from ibtui.errors import IbtuiError
 

@@ -30,6 +30,7 @@ from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_p
 from ibtui.engine.control import RunControl
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
+from ibtui.tui.follow import RunFollower
 from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
 from ibtui.tui.runstate import RunClock, RunState
 from ibtui.tui.screens.confirm import ConfirmQuit
@@ -124,8 +125,16 @@ class IbtuiApp(App):
         exporter: Exporter | None = None,
         runs_root: Path | str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch: RunFollower | None = None,
     ) -> None:
         super().__init__()
+        # Watching (ibtui watch RUN): the app shows a run another process writes; it starts,
+        # pauses, cancels and exports nothing, and reads only the run directory.
+        self.follower = watch
+        self._watch_ended = False
+        if watch is not None:
+            config = watch.config
+            self.sub_title = f"watching {watch.path}"
         if config is None:
             from ibtui.runs.presets import load_preset
 
@@ -136,7 +145,7 @@ class IbtuiApp(App):
         self._runs_root = Path(runs_root) if runs_root is not None else (self._out.parent if self._out else Path("runs"))
         # None: the real engine, in its own process (see train); tests pass a fake that runs here.
         self._trainer_factory = trainer_factory
-        if trainer_factory is None:
+        if trainer_factory is None and watch is None:
             # Spawning starts multiprocessing's resource tracker once, passing it sys.stderr's
             # file descriptor; while the app runs, Textual's stand-in stderr has none (-1), which
             # fails the spawn ("bad value(s) in fds_to_keep"). Start it now, with the real one.
@@ -177,7 +186,14 @@ class IbtuiApp(App):
 
     def on_mount(self) -> None:
         self.query_one(PlaneLegend).show(None)
-        self.query_one(StatusBar).show(None, None)
+        if self.follower is not None:
+            run_dir = self.follower.path
+            self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=self.base_config.train.epochs)
+            self.run_state.status = "watching"
+            self.query_one(SettingsForm).set_locked(True)
+            self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
+            self.call_after_refresh(self.drain_events)
+        self.query_one(StatusBar).show(self.run_state, None)
         self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
         self.query_one(InfoPlanePlot).focus()
 
@@ -194,6 +210,8 @@ class IbtuiApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim footer keys that do nothing right now."""
+        if self.follower is not None and action in ("start", "pause", "cancel", "export", "presets"):
+            return False  # watching: another process owns the run, and the directory is read-only
         if action == "start":
             return None if self.running or self.form_config is None else True
         if action in ("pause", "cancel"):
@@ -471,13 +489,16 @@ class IbtuiApp(App):
         run.epoch = message.epoch or run.epoch
         run.reason = message.reason or run.reason
         self.run_clock and self.run_clock.stop()
-        if message.status == "failed":
-            self.notify(f"{message.reason}\nWhat was measured is in {message.run_dir}", title="The run failed", severity="error", timeout=15)
-        elif message.status == "interrupted":
-            self.notify(f"Stopped at epoch {message.epoch:,}; continue with: ibtui resume {message.run_dir}", title="Run cancelled", timeout=8)
-        else:
-            self.notify(f"Finished {message.epoch:,} epochs.", title="Run finished", timeout=5)
+        self._announce_end(message.status, message.epoch, message.reason, message.run_dir)
         self._run_over()
+
+    def _announce_end(self, status: str, epoch: int, reason: str | None, run_dir: Path) -> None:
+        if status == "failed":
+            self.notify(f"{reason}\nWhat was measured is in {run_dir}", title="The run failed", severity="error", timeout=15)
+        elif status == "interrupted":
+            self.notify(f"Stopped at epoch {epoch:,}; continue with: ibtui resume {run_dir}", title="Run stopped", timeout=8)
+        else:
+            self.notify(f"Finished {epoch:,} epochs.", title="Run finished", timeout=5)
 
     def on_verdicts_ready(self, message: VerdictsReady) -> None:
         if not self._is_current(message.run_id):
@@ -506,27 +527,56 @@ class IbtuiApp(App):
     # -- drawing ----------------------------------------------------------------------------------
 
     def drain_events(self) -> None:
-        """The UI timer: take what the worker produced since the last tick and redraw."""
+        """The UI timer: take what the worker produced (or, watching, what the run directory
+        gained) since the last tick and redraw."""
         job, run = self.job, self.run_state
-        if job is None or run is None:
+        if run is None:
             return
-        drained = job.buffer.drain()
-        for event in drained.events:
+        if self.follower is not None:
+            events, progress = self._follow(run), None
+        elif job is None:
+            return
+        else:
+            drained = job.buffer.drain()
+            events, progress = drained.events, drained.progress
+        for event in events:
             if isinstance(event, RunStarted) and event.run_id == run.run_id and self.run_clock is not None:
                 self.run_clock.start(event.start_epoch)
             run.apply(event)
-        if drained.progress is not None:
-            run.apply(drained.progress)
+        if progress is not None:
+            run.apply(progress)
         if self.run_clock is not None and run.started is not None and run.epoch > run.started.start_epoch:
             if not self.run_clock.measuring:
                 self._drawn_version = -1  # the plane's "compiling kernels" title goes
             self.run_clock.progressed(run.epoch)
         if run.version != self._drawn_version or run.version != self._curves_version:  # new, or held back
             self._redraw(throttle=True)
-        if drained.events or (drained and not run.active) or (
+        if events or (progress is not None and not run.active) or (
             run.active and time.monotonic() - self._status_at >= STATUS_INTERVAL_S
         ):
             self._show_status()
+        if self.follower is not None and self.follower.ended and run.active is False and not self._watch_ended:
+            self._watch_ended = True
+            self._redraw()
+            self._announce_end(run.status, run.epoch, run.reason, run.run_dir)
+            self.read_watched_verdicts(run.run_id, run.run_dir)
+
+    def _follow(self, run: RunState) -> list:
+        """Watching: the run directory's news as events (a torn last line waits for the next tick)."""
+        try:
+            events = self.follower.poll()
+        except IbtuiError as exc:
+            self.follower.ended = True
+            self.notify(str(exc), title="Stopped watching", severity="error", timeout=15)
+            return []
+        for event in events:
+            if isinstance(event, RunStarted):
+                run.run_id = event.run_id  # the writer's id: RunState drops events of other runs
+        return events
+
+    @work(thread=True, group="verdicts", exit_on_error=False)
+    def read_watched_verdicts(self, run_id: str, run_dir: Path) -> None:
+        self._verdicts(run_id, run_dir)
 
     def _redraw(self, throttle: bool = False) -> None:
         """Redraw the plots if the data changed; with throttle, at most every PLANE_INTERVAL_S

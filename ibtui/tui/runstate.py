@@ -159,7 +159,7 @@ class RunState:
     plane: dict[str, PlaneSeries] = field(default_factory=dict)  # per estimator
     epoch: int = 0
     train_loss: float | None = None
-    status: str = "starting"  # starting | running | paused | stopping | finished | interrupted | failed
+    status: str = "starting"  # (watching) starting | running | paused | stopping | finished | interrupted | failed
     reason: str | None = None
     version: int = 0  # bumped whenever the plotted data change, so plots redraw only then
 
@@ -174,7 +174,7 @@ class RunState:
 
     @property
     def active(self) -> bool:
-        return self.status in ("starting", "running", "paused", "stopping")
+        return self.status in ("watching", "starting", "running", "paused", "stopping")
 
     @property
     def warming_up(self) -> bool:
@@ -187,7 +187,7 @@ class RunState:
         if isinstance(event, RunStarted):
             self.started = event
             self.epoch = event.start_epoch
-            if self.status == "starting":
+            if self.status in ("starting", "watching"):
                 self.status = "running"
             self.version += 1
         elif isinstance(event, Snapshot):

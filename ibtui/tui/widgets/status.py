@@ -11,6 +11,7 @@ from ibtui.tui.runstate import RunClock, RunState, format_duration
 
 STATUS_STYLES = {
     "idle": "dim",
+    "watching": "bold cyan",
     "starting": "bold cyan",
     "running": "bold green",
     "paused": "bold yellow",
