@@ -888,7 +888,7 @@ async def test_no_color_keeps_every_epoch_and_the_latest_point_readable(tmp_path
 # -- ibtui watch -----------------------------------------------------------------------------------
 
 
-def _write_run(run_dir: Path, config, *, pace: float = 0.0, done: list | None = None) -> None:
+def _write_run(run_dir: Path, config, *, pace: float = 0.0, hold_after: int | None = None, gate=None) -> None:
     """A writer in another thread's shoes: the fake engine's events through a real RunStore, one
     snapshot every `pace` seconds (the watcher has no connection to it but the directory)."""
     from ibtui.engine.events import Progress
@@ -897,15 +897,17 @@ def _write_run(run_dir: Path, config, *, pace: float = 0.0, done: list | None = 
     from tui_fakes import FakeTrainer
 
     store = RunStore.create(run_dir, config)
+    written = 0
     for event in FakeTrainer(config, "writer-1").run():
         if isinstance(event, Progress):
             continue
         store.handle(event)
-        if pace and type(event).__name__ == "Snapshot":
+        if type(event).__name__ == "Snapshot":
+            written += 1
+            if written == hold_after:
+                gate.wait()  # until the watcher has shown these: the test checks it follows live
             time.sleep(pace)
     store.close()
-    if done is not None:
-        done.append(True)
 
 
 def _tree(run_dir: Path) -> dict[str, bytes]:
@@ -966,24 +968,24 @@ async def test_watch_follows_a_run_being_written_and_never_writes(tmp_path):
 
     config = load_preset("tanh").with_overrides({"train.epochs": 40})
     run_dir = tmp_path / "run"
-    done: list = []
-    writer = threading.Thread(target=_write_run, args=(run_dir, config), kwargs={"pace": 0.05, "done": done})
+    gate = threading.Event()
+    writer = threading.Thread(target=_write_run, args=(run_dir, config),
+                              kwargs={"pace": 0.05, "hold_after": 5, "gate": gate}, daemon=True)
     writer.start()
     while not (run_dir / "config.toml").exists():
         await asyncio.sleep(0.01)
-    follower = RunFollower(run_dir)
-    seen_live: list[int] = []  # snapshots taken in while the writer was still writing
-    poll = follower.poll
-    follower.poll = lambda: (lambda events: (seen_live.append(len(events)) if not done else None, events)[1])(poll())
-    app = IbtuiApp(watch=follower, exporter=FakeExporter())
+    app = IbtuiApp(watch=RunFollower(run_dir), exporter=FakeExporter())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.run_state is not None and app.run_state.status == "finished" and app.verdicts is not None)
+        # Live: the first five snapshots show while the writer is still at work...
+        await wait_for(pilot, lambda: app.run_state.started is not None and len(app.run_state.snapshots) == 5)
+        assert app.run_state.status == "running" and app.verdicts is None
+        gate.set()  # ... then the rest, one every 50 ms, and the end
+        await wait_for(pilot, lambda: app.run_state.status == "finished" and app.verdicts is not None)
         writer.join()
         written = len((run_dir / "snapshots.jsonl").read_text().splitlines())
         run = app.run_state
         assert len(run.snapshots) == written == len(run.started.schedule)
         assert [s.epoch for s in run.snapshots] == list(run.started.schedule)
-        assert sum(seen_live) > 0  # followed live, not only read at the end
         assert app.verdicts == summary_analysis(run_dir)
         assert "epoch 40" in app.query_one(InfoPlanePlot).border_title
         before = _tree(run_dir)
