@@ -153,9 +153,12 @@ async def test_invalid_input_disables_start_and_says_why(tmp_path):
             assert start_button(app).disabled, ident
             assert message in form_error(app)
             assert app.query_one(f"#{ident}", Input).has_class("-invalid")
-            await pilot.press("s")  # the key does nothing while the form is invalid
+            await pilot.press("s")  # the key starts nothing while the form is invalid, and says why
             await pilot.pause()
             assert app.run_state is None
+            notice = list(app._notifications)[-1]
+            assert notice.title == "Cannot start" and message in notice.message
+            app.clear_notifications()
             await set_input(pilot, ident, good)
             assert not start_button(app).disabled and form_error(app) == ""
         # The dropout rate must be below 1; an L2 factor need not be.
@@ -650,6 +653,40 @@ def test_snapshot_finished_run(snap_compare, tmp_path, monkeypatch):
         await pilot.pause(0.3)
 
     assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE, run_before=run_to_end)
+
+
+def test_snapshot_finished_run_at_80x24(snap_compare, tmp_path, monkeypatch):
+    """80x24 is a first-class size: the header, the plane's title and full layer key, and loss and
+    accuracy plots with room for their points; the form folds away while a run trains (f)."""
+    monkeypatch.chdir(tmp_path)
+
+    async def run_to_end(pilot):
+        await pilot.press("s")
+        await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app._exporter.calls and pilot.app.verdicts is not None)
+        pilot.app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_to_end)
+
+
+def test_form_folds_away_at_80_columns_and_f_brings_it_back(tmp_path):
+    async def body():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            form = app.query_one("#settings")
+            estimators = app.query_one("#estimators", Input)
+            assert form.display and estimators.content_region.width >= len("kde_upper, binning")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: run_finished(app))
+            assert not form.display  # the plots took the room
+            plane = app.query_one(InfoPlanePlot)
+            assert plane.region.width == 80 and app.query_one("Header").display
+            await pilot.press("f")
+            await pilot.pause()
+            assert form.display
+
+    asyncio.run(body())
 
 
 def test_snapshot_small_terminal_with_invalid_input(snap_compare, tmp_path):

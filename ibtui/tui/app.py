@@ -46,6 +46,7 @@ from ibtui.tui.widgets.status import StatusBar, warming_up
 TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
 Exporter = Callable[[Path], list[Path]]
 
+WIDE_COLUMNS = 100  # narrower terminals fold the form away while a run trains
 DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
 # While a run trains, the information plane is redrawn (when new snapshots came) at most every
 # PLANE_INTERVAL_S and the loss/accuracy curves at most every CURVES_INTERVAL_S; the status line
@@ -101,7 +102,7 @@ class IbtuiApp(App):
     TITLE = "ibtui"
     SUB_TITLE = "the information plane, live"
     COMMANDS = App.COMMANDS | {PresetCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("s", "start", "start"),
@@ -110,6 +111,7 @@ class IbtuiApp(App):
         Binding("e", "export", "export"),
         Binding("p", "presets", "presets"),
         Binding("m", "estimator", "estimator"),
+        Binding("f", "toggle_form", "form"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
@@ -191,6 +193,8 @@ class IbtuiApp(App):
             self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=self.base_config.train.epochs)
             self.run_state.status = "watching"
             self.query_one(SettingsForm).set_locked(True)
+            if self.size.width < WIDE_COLUMNS:
+                self.query_one(SettingsForm).add_class("-collapsed")
             self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
             self.call_after_refresh(self.drain_events)
         self.query_one(StatusBar).show(self.run_state, None)
@@ -212,8 +216,8 @@ class IbtuiApp(App):
         """Dim footer keys that do nothing right now."""
         if self.follower is not None and action in ("start", "pause", "cancel", "export", "presets"):
             return False  # watching: another process owns the run, and the directory is read-only
-        if action == "start":
-            return None if self.running or self.form_config is None else True
+        if action == "start":  # on an invalid form, s says why instead of doing nothing
+            return None if self.running else True
         if action in ("pause", "cancel"):
             return True if self.running else None
         if action == "export":
@@ -285,7 +289,9 @@ class IbtuiApp(App):
             return
         config = self.validate_form()
         if config is None:
-            self.notify("Fix the settings first (see under the form).", severity="error")
+            problems = str(self.query_one("#form-error").render()).strip() or "the settings do not validate"
+            self.query_one(SettingsForm).remove_class("-collapsed")
+            self.notify(f"Nothing started: fix the settings first.\n{problems}", title="Cannot start", severity="error", timeout=8)
             return
         run_id = uuid.uuid4().hex[:8]
         control = RunControl(shared=self._trainer_factory is None)
@@ -296,7 +302,10 @@ class IbtuiApp(App):
         self.estimator = config.info.estimators[0]
         self.verdicts = None
         self._drawn_version = self._curves_version = -1
-        self.query_one(SettingsForm).set_locked(True)
+        form = self.query_one(SettingsForm)
+        form.set_locked(True)
+        if self.size.width < WIDE_COLUMNS:  # the plots need the whole width of a narrow terminal
+            form.add_class("-collapsed")
         self.query_one(InfoPlanePlot).show_empty("preparing the run…")
         self.query_one("#loss", CurvesPlot).show(None, config.train.epochs)
         self.query_one("#accuracy", CurvesPlot).show(None, config.train.epochs)
@@ -517,6 +526,9 @@ class IbtuiApp(App):
             return
         names = ", ".join(p.name for p in message.paths) or "no figures"
         self.notify(f"{names}\nin {message.run_dir}", title="PNGs written", timeout=10)
+
+    def action_toggle_form(self) -> None:
+        self.query_one(SettingsForm).toggle_class("-collapsed")
 
     def _run_over(self) -> None:
         self.query_one(SettingsForm).set_locked(False)
