@@ -17,7 +17,6 @@ from textual_plotext import PlotextPlot
 
 from ibtui.engine.events import RunStarted
 from ibtui.tui.runstate import PlaneSeries
-from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 
 # A viridis-like ramp: dark violet (early) to bright yellow (late).
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
@@ -47,6 +46,13 @@ def rgb(colour: tuple[int, int, int]) -> str:
 
 def epoch_fraction(epoch: int, total: int) -> float:
     return math.log1p(epoch) / math.log1p(total) if total > 0 else 1.0
+
+
+RAMP_STEPS = 10  # colour bands of the epoch scale: the legend's ten cells, one plotext call each
+
+
+def epoch_band(epoch: int, total: int) -> int:
+    return min(RAMP_STEPS - 1, int(epoch_fraction(epoch, total) * RAMP_STEPS))
 
 
 def layer_marker(index: int, name: str) -> str:
@@ -99,20 +105,34 @@ class InfoPlanePlot(PlotextPlot):
             plt.title(waiting)
             self.refresh()
             return
-        epochs, older_xs, older_ys = series.older()
-        if epochs:
-            colours = [ramp_colour(epoch_fraction(epoch, total), self.app.no_color) for epoch in epochs]
-            for layer, name in enumerate(started.layer_names):
-                plt.scatter(older_xs[layer], older_ys[layer], marker=layer_marker(layer, name), color=colours)
-        last = series.latest()
-        lx, ly = [p[0] for p in last], [p[1] for p in last]
-        mono = self.app.no_color
-        if len(last) > 1:
-            plt.plot(lx, ly, marker="braille", color=MONO_LATEST if mono else LATEST_LINE)
-        for layer, name in enumerate(started.layer_names):
-            plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name),
-                        color=MONO_LATEST if mono else LATEST, style="bold inverted" if mono else "bold")
+        draw_points(plt, started.layer_names, series, total, self.app.no_color)
         self.refresh()
+
+
+def draw_points(plt, layer_names, series: PlaneSeries, total_epochs: int, monochrome: bool = False) -> None:
+    """The older points by epoch band (RAMP_STEPS colours, oldest first), then the latest on top.
+
+    plotext de-duplicates each call's points through a set, so where one call's points share a
+    terminal cell, which one shows depends on Python's hash seed. Each call here holds points of
+    one layer marker and one colour (overlaps within it look the same), and calls are made
+    oldest band first: later epochs are drawn over earlier ones, the same on every run."""
+    epochs, older_xs, older_ys = series.older()
+    bands: dict[int, list[int]] = {}
+    for index, epoch in enumerate(epochs):
+        bands.setdefault(epoch_band(epoch, total_epochs), []).append(index)
+    for band in sorted(bands):
+        colour = ramp_colour(band / (RAMP_STEPS - 1), monochrome)
+        chosen = bands[band]
+        for layer, name in enumerate(layer_names):
+            plt.scatter([older_xs[layer][i] for i in chosen], [older_ys[layer][i] for i in chosen],
+                        marker=layer_marker(layer, name), color=colour)
+    last = series.latest()
+    lx, ly = [p[0] for p in last], [p[1] for p in last]
+    if len(last) > 1:
+        plt.plot(lx, ly, marker="braille", color=MONO_LATEST if monochrome else LATEST_LINE)
+    for layer, name in enumerate(layer_names):
+        plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name),
+                    color=MONO_LATEST if monochrome else LATEST, style="bold inverted" if monochrome else "bold")
 
 
 class PlaneLegend(Static):
@@ -124,8 +144,8 @@ class PlaneLegend(Static):
         text.append("epoch ", style="dim")
         text.append("0 ")
         mono = self.app.no_color
-        for k in range(10):
-            text.append("█", style=rgb(ramp_colour(k / 9, mono)))
+        for k in range(RAMP_STEPS):
+            text.append("█", style=rgb(ramp_colour(k / (RAMP_STEPS - 1), mono)))
         text.append(f" {total:,}" if started else " end")
         text.append("  latest ", style="dim")
         text.append(" 1 " if mono else "■", style="bold reverse" if mono else "bold " + rgb(LATEST))
