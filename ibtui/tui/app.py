@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
@@ -98,6 +99,9 @@ class TrainingJob:
 
 
 class IbtuiApp(App):
+    # The estimator the plane shows (m cycles); its watcher redraws the plane.
+    estimator: reactive[str | None] = reactive(None, init=False)
+
     CSS_PATH = "app.tcss"
     TITLE = "ibtui"
     SUB_TITLE = "the information plane, live"
@@ -159,7 +163,6 @@ class IbtuiApp(App):
         self.job: TrainingJob | None = None
         self.run_state: RunState | None = None  # the run on screen (the current or the last one)
         self.run_clock: RunClock | None = None
-        self.estimator: str | None = None
         self.verdicts: dict | None = None  # the analysis of the run on screen, once it has ended
         self._drawn_version = -1
         self._drawn_at = float("-inf")  # time.monotonic() of the last plane redraw
@@ -238,13 +241,16 @@ class IbtuiApp(App):
 
     # -- the form ---------------------------------------------------------------------------------
 
-    def on_settings_form_changed(self, _: SettingsForm.Changed) -> None:
+    @on(SettingsForm.Changed)
+    def _form_changed(self) -> None:
         self.validate_form()
 
-    def on_settings_form_start_pressed(self, _: SettingsForm.StartPressed) -> None:
+    @on(SettingsForm.StartPressed)
+    def _form_start(self) -> None:
         self.action_start()
 
-    def on_settings_form_preset_chosen(self, message: SettingsForm.PresetChosen) -> None:
+    @on(SettingsForm.PresetChosen)
+    def _form_preset(self, message: SettingsForm.PresetChosen) -> None:
         self.load_preset(message.name)
 
     def validate_form(self) -> RunConfig | None:
@@ -358,9 +364,11 @@ class IbtuiApp(App):
         names = self.run_state.estimators
         current = names.index(self.estimator) if self.estimator in names else -1
         self.estimator = names[(current + 1) % len(names)]
-        self._drawn_version = -1
-        self._redraw()
         self.notify(f"Plotting {self.estimator}.", timeout=2)
+
+    def watch_estimator(self) -> None:
+        self._drawn_version = -1  # the same data, another series: draw now
+        self._redraw()
 
     def action_verdicts(self) -> None:
         run = self.run_state
@@ -606,7 +614,7 @@ class IbtuiApp(App):
         self._drawn_at = now
         self._drawn_version = run.version
         if self.estimator not in run.estimators:
-            self.estimator = run.estimators[0]
+            self.set_reactive(IbtuiApp.estimator, run.estimators[0])  # drawn just below
         latest_epoch = run.snapshots[-1].epoch if run.snapshots else None
         waiting = "waiting for the first snapshot…"
         if run.warming_up:
