@@ -1066,3 +1066,30 @@ def test_the_plane_draws_overlapping_points_the_same_under_any_hash_seed():
         assert "\x1b[" in done.stdout  # coloured cells were drawn
         pictures.add(done.stdout)
     assert len(pictures) == 1
+
+
+def test_status_says_how_many_estimates_a_stop_still_finishes(tmp_path):
+    """A stop keeps every snapshot whose activations were taken: while the engine finishes their
+    estimates it yields Stopping(pending), and the line says so and how to skip them."""
+    from dataclasses import dataclass
+
+    from ibtui.engine.events import RunStarted
+    from ibtui.tui.runstate import RunClock, RunState
+    from ibtui.tui.widgets.status import status_line
+
+    @dataclass
+    class Stopping:  # the engine's events.Stopping (interface 2), by name
+        run_id: str
+        pending: int
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 100})
+    trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")
+    started = next(iter(trainer.run()))
+    assert isinstance(started, RunStarted)
+    state = RunState(run_id="r1", run_dir=tmp_path / "run", total_epochs=100)
+    state.apply(started)
+    state.apply(Stopping("r1", 3))
+    line = status_line(state, RunClock(FrozenClock())).plain
+    assert state.status == "stopping" and "finishing 3 estimates · c again to skip" in line
+    state.apply(Stopping("other-run", 9))  # another run's: ignored
+    assert state.pending == 3

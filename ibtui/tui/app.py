@@ -338,10 +338,15 @@ class IbtuiApp(App):
     def action_cancel(self) -> None:
         if not self.running or self.job is None or self.run_state is None:
             return
+        if self.job.control.stop_requested:  # c again: skip the estimates still to come
+            self.job.control.request_stop()
+            self.notify("Skipping the remaining estimates.", timeout=3)
+            return
         self.job.control.request_stop()
         self.run_state.status = "stopping"
         self.run_clock and self.run_clock.resume()
-        self.notify("Cancelling: saving a checkpoint, then exporting the partial run…", timeout=3)
+        self.notify("Cancelling: finishing the estimates already under way, saving a checkpoint, "
+                    "then exporting the partial run… (c again skips the estimates)", timeout=4)
         self._show_status()
 
     def action_export(self) -> None:

@@ -161,6 +161,7 @@ class RunState:
     train_loss: float | None = None
     status: str = "starting"  # (watching) starting | running | paused | stopping | finished | interrupted | failed
     reason: str | None = None
+    pending: int = 0  # stopping: estimates the engine still finishes (events.Stopping)
     version: int = 0  # bumped whenever the plotted data change, so plots redraw only then
 
     def __post_init__(self) -> None:
@@ -208,6 +209,9 @@ class RunState:
         elif isinstance(event, RunFinished):
             self.epoch = event.epoch
             self.status = event.status
+        elif type(event).__name__ == "Stopping":  # engine/events.py's, once the engine yields it
+            self.status = "stopping"
+            self.pending = int(getattr(event, "pending", 0))
         elif isinstance(event, RunFailed):
             self.epoch = event.epoch
             self.status = "failed"

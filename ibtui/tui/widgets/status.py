@@ -46,7 +46,9 @@ def status_line(state: RunState | None, clock: RunClock | None) -> Text:
     estimating = state.active and state.epoch >= state.total_epochs and waiting > 0
     if clock is not None:
         text.append(f"  elapsed {format_duration(clock.elapsed())}")
-        if state.warming_up and state.status != "stopping":
+        if state.status == "stopping" and state.pending:
+            text.append(f"  finishing {state.pending} estimate{'s' if state.pending > 1 else ''} · c again to skip")
+        elif state.warming_up and state.status != "stopping":
             text.append(f"  {warming_up(state)}", style="italic")
         elif estimating:
             text.append(f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}")
