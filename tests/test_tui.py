@@ -928,10 +928,10 @@ async def test_no_color_keeps_every_epoch_and_the_latest_point_readable(tmp_path
 def _write_run(run_dir: Path, config, *, pace: float = 0.0, hold_after: int | None = None, gate=None) -> None:
     """A writer in another thread's shoes: the fake engine's events through a real RunStore, one
     snapshot every `pace` seconds (the watcher has no connection to it but the directory)."""
+    from tui_fakes import FakeTrainer
+
     from ibtui.engine.events import Progress
     from ibtui.runs.store import RunStore
-
-    from tui_fakes import FakeTrainer
 
     store = RunStore.create(run_dir, config)
     written = 0

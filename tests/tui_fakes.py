@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from ibtui.config import RunConfig
-from ibtui.errors import DataError
+from ibtui.engine.control import RunControl
 from ibtui.engine.events import Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import snapshot_epochs
+from ibtui.errors import DataError
 from ibtui.runs.store import RunStore
-from ibtui.engine.control import RunControl
 
 N_SAMPLES = 4096
 H_Y = 0.9992

@@ -19,16 +19,16 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.reactive import reactive
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ibtui.config import RunConfig
-from ibtui.errors import ConfigError, IbtuiError
-from ibtui.engine.events import RunStarted
-from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
 from ibtui.engine.control import RunControl
+from ibtui.engine.events import RunStarted
+from ibtui.errors import ConfigError, IbtuiError
+from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
 from ibtui.tui.follow import RunFollower

@@ -21,10 +21,9 @@ from textual.message import Message
 from textual.validation import Function, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ibtui.tui.widgets.form_input import FormInput
-
 from ibtui.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
 from ibtui.runs.presets import preset_paths
+from ibtui.tui.widgets.form_input import FormInput
 
 CSV_DATASETS = ("pokemon", "csv")  # the datasets that read a CSV (optional for pokemon)
 
