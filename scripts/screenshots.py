@@ -1,6 +1,7 @@
-"""Make screenshots/*.png of the app at 120x36 from Textual's SVG screenshots (cairosvg).
+"""Make screenshots/*.png of the app from Textual's SVG screenshots (cairosvg).
 
-    python scripts/screenshots.py [--epochs 1500]
+    python scripts/screenshots.py [--epochs 1500] [--size 120x36]
+    python scripts/screenshots.py --size 80x24      # files named *-80x24.png
 
 settings.png: the form on the tanh preset; running.png: a real tanh run in progress;
 finished.png: the same run finished (with the verdicts notification); verdicts.png: its
@@ -20,25 +21,27 @@ import cairosvg
 from ibtui.runs.presets import load_preset
 from ibtui.tui.app import IbtuiApp
 
-SIZE = (120, 36)
+DEFAULT_SIZE = (120, 36)
 OUT = Path(__file__).resolve().parents[1] / "screenshots"
 
 
 def save(app: IbtuiApp, name: str) -> Path:
-    path = OUT / f"{name}.png"
-    cairosvg.svg2png(bytestring=app.export_screenshot(title="ibtui").encode(), write_to=str(path), output_width=1800)
+    width, height = app.size
+    suffix = "" if (width, height) == DEFAULT_SIZE else f"-{width}x{height}"
+    path = OUT / f"{name}{suffix}.png"
+    cairosvg.svg2png(bytestring=app.export_screenshot(title="ibtui").encode(), write_to=str(path), output_width=15 * width)
     print(f"wrote {path}")
     return path
 
 
-async def main(epochs: int, running_at: float) -> None:
+async def main(epochs: int, running_at: float, size: tuple[int, int]) -> None:
     OUT.mkdir(exist_ok=True)
     config = load_preset("tanh").with_overrides(
         {"train.epochs": epochs, "info.estimators": ("kde_upper",), "train.device": "cpu"}
     )
     with tempfile.TemporaryDirectory() as tmp:
         app = IbtuiApp(config=config, out=Path(tmp) / "tanh-demo")
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await pilot.pause(0.5)
             save(app, "settings")
             await pilot.press("s")
@@ -68,5 +71,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--running-at", type=float, default=0.6, help="fraction of the snapshots estimated for running.png")
+    parser.add_argument("--size", default="120x36", help="terminal size, COLUMNSxROWS")
     args = parser.parse_args()
-    asyncio.run(main(args.epochs, args.running_at))
+    columns, rows = (int(v) for v in args.size.lower().split("x"))
+    asyncio.run(main(args.epochs, args.running_at, (columns, rows)))

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from ibtui.config import RunConfig
-from ibtui.errors import DataError
+from ibtui.engine.control import RunControl
 from ibtui.engine.events import Progress, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import snapshot_epochs
+from ibtui.errors import DataError
 from ibtui.runs.store import RunStore
-from ibtui.engine.control import RunControl
 
 N_SAMPLES = 4096
 H_Y = 0.9992
@@ -50,6 +50,8 @@ class FakeTrainer:
         self.saw_pause = threading.Event()
         self.stopped = threading.Event()
         self.finished = threading.Event()
+        self.steps = 0  # epochs trained: a test reads it to see that nothing trains while paused
+        self.last_epoch = 0  # the last epoch a Progress event was yielded for
         hidden = config.model.hidden
         self.layer_names = (*(f"L{i + 1} {config.model.activation} {w}" for i, w in enumerate(hidden)), "out softmax 2")
         self.layer_widths = (*hidden, 2)
@@ -95,6 +97,8 @@ class FakeTrainer:
             if self.fail_at == epoch:
                 yield RunFailed(self.run_id, f"the loss became [nan] at epoch {epoch}; try a smaller learning rate", epoch, 0.0)
                 return
+            self.steps += 1
+            self.last_epoch = epoch
             yield Progress(self.run_id, epoch, total, 0.5, 0.0)
             if epoch in wanted:
                 yield self._snapshot(epoch)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ibtui.cli import (  # noqa: F401  (each module registers its commands)
-    compare, estimate, export, presets, report, reproduce, runs, sensitivity, sweep, train,
+    compare, estimate, export, presets, report, reproduce, runs, sensitivity, sweep, train, watch,
 )
 from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, app, err_console
 from ibtui.engine.processes import set_openmp_policy

@@ -10,27 +10,28 @@ carrying the run id; stale ones are dropped.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ibtui.config import RunConfig
-from ibtui.errors import ConfigError, IbtuiError
-from ibtui.engine.events import RunStarted
-from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
 from ibtui.engine.control import RunControl
+from ibtui.engine.events import RunStarted
+from ibtui.errors import ConfigError, IbtuiError
+from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
 from ibtui.tui.buffer import EventBuffer
 from ibtui.tui.commands import PresetCommands
+from ibtui.tui.follow import RunFollower
 from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
 from ibtui.tui.runstate import RunClock, RunState
 from ibtui.tui.screens.confirm import ConfirmQuit
@@ -40,12 +41,13 @@ from ibtui.tui.screens.verdicts import VerdictScreen, verdict_counts_line
 from ibtui.tui.widgets.curves import CurvesPlot
 from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
 from ibtui.tui.widgets.settings import SettingsForm
-from ibtui.tui.widgets.status import StatusBar
+from ibtui.tui.widgets.status import StatusBar, warming_up
 
 # (config, run_dir, run_id) -> (trainer, store), run in the worker thread itself: a fake in tests.
 TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
 Exporter = Callable[[Path], list[Path]]
 
+WIDE_COLUMNS = 100  # narrower terminals fold the form away while a run trains
 DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
 # While a run trains, the information plane is redrawn (when new snapshots came) at most every
 # PLANE_INTERVAL_S and the loss/accuracy curves at most every CURVES_INTERVAL_S; the status line
@@ -56,7 +58,6 @@ CURVES_INTERVAL_S = 0.95
 # Progress alone (epoch, elapsed, speed) refreshes the status bar at most this often: even that
 # costs a few per cent of training speed at 5 per second.
 STATUS_INTERVAL_S = 0.45
-QUIT_WAIT_S = 1.0  # how long quitting waits for the engine to reach a step boundary
 
 
 def read_verdicts(run_dir: Path) -> dict:
@@ -98,11 +99,14 @@ class TrainingJob:
 
 
 class IbtuiApp(App):
+    # The estimator the plane shows (m cycles); its watcher redraws the plane.
+    estimator: reactive[str | None] = reactive(None, init=False)
+
     CSS_PATH = "app.tcss"
     TITLE = "ibtui"
     SUB_TITLE = "the information plane, live"
     COMMANDS = App.COMMANDS | {PresetCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("s", "start", "start"),
@@ -111,6 +115,7 @@ class IbtuiApp(App):
         Binding("e", "export", "export"),
         Binding("p", "presets", "presets"),
         Binding("m", "estimator", "estimator"),
+        Binding("f", "toggle_form", "form"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
@@ -126,8 +131,16 @@ class IbtuiApp(App):
         exporter: Exporter | None = None,
         runs_root: Path | str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch: RunFollower | None = None,
     ) -> None:
         super().__init__()
+        # Watching (ibtui watch RUN): the app shows a run another process writes; it starts,
+        # pauses, cancels and exports nothing, and reads only the run directory.
+        self.follower = watch
+        self._watch_ended = False
+        if watch is not None:
+            config = watch.config
+            self.sub_title = f"watching {watch.path}"
         if config is None:
             from ibtui.runs.presets import load_preset
 
@@ -138,7 +151,7 @@ class IbtuiApp(App):
         self._runs_root = Path(runs_root) if runs_root is not None else (self._out.parent if self._out else Path("runs"))
         # None: the real engine, in its own process (see train); tests pass a fake that runs here.
         self._trainer_factory = trainer_factory
-        if trainer_factory is None:
+        if trainer_factory is None and watch is None:
             # Spawning starts multiprocessing's resource tracker once, passing it sys.stderr's
             # file descriptor; while the app runs, Textual's stand-in stderr has none (-1), which
             # fails the spawn ("bad value(s) in fds_to_keep"). Start it now, with the real one.
@@ -150,7 +163,6 @@ class IbtuiApp(App):
         self.job: TrainingJob | None = None
         self.run_state: RunState | None = None  # the run on screen (the current or the last one)
         self.run_clock: RunClock | None = None
-        self.estimator: str | None = None
         self.verdicts: dict | None = None  # the analysis of the run on screen, once it has ended
         self._drawn_version = -1
         self._drawn_at = float("-inf")  # time.monotonic() of the last plane redraw
@@ -159,6 +171,7 @@ class IbtuiApp(App):
         self._status_at = float("-inf")
         self._legend_for: RunStarted | None = None
         self._bindings_key: tuple | None = None
+        self._leaving = False  # quitting: waiting for the engine to stop
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -178,7 +191,16 @@ class IbtuiApp(App):
 
     def on_mount(self) -> None:
         self.query_one(PlaneLegend).show(None)
-        self.query_one(StatusBar).show(None, None)
+        if self.follower is not None:
+            run_dir = self.follower.path
+            self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=self.base_config.train.epochs)
+            self.run_state.status = "watching"
+            self.query_one(SettingsForm).set_locked(True)
+            if self.size.width < WIDE_COLUMNS:
+                self.query_one(SettingsForm).add_class("-collapsed")
+            self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
+            self.call_after_refresh(self.drain_events)
+        self.query_one(StatusBar).show(self.run_state, None)
         self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
         self.query_one(InfoPlanePlot).focus()
 
@@ -195,8 +217,10 @@ class IbtuiApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim footer keys that do nothing right now."""
-        if action == "start":
-            return None if self.running or self.form_config is None else True
+        if self.follower is not None and action in ("start", "pause", "cancel", "export", "presets"):
+            return False  # watching: another process owns the run, and the directory is read-only
+        if action == "start":  # on an invalid form, s says why instead of doing nothing
+            return None if self.running else True
         if action in ("pause", "cancel"):
             return True if self.running else None
         if action == "export":
@@ -217,13 +241,16 @@ class IbtuiApp(App):
 
     # -- the form ---------------------------------------------------------------------------------
 
-    def on_settings_form_changed(self, _: SettingsForm.Changed) -> None:
+    @on(SettingsForm.Changed)
+    def _form_changed(self) -> None:
         self.validate_form()
 
-    def on_settings_form_start_pressed(self, _: SettingsForm.StartPressed) -> None:
+    @on(SettingsForm.StartPressed)
+    def _form_start(self) -> None:
         self.action_start()
 
-    def on_settings_form_preset_chosen(self, message: SettingsForm.PresetChosen) -> None:
+    @on(SettingsForm.PresetChosen)
+    def _form_preset(self, message: SettingsForm.PresetChosen) -> None:
         self.load_preset(message.name)
 
     def validate_form(self) -> RunConfig | None:
@@ -268,7 +295,9 @@ class IbtuiApp(App):
             return
         config = self.validate_form()
         if config is None:
-            self.notify("Fix the settings first (see under the form).", severity="error")
+            problems = str(self.query_one("#form-error").render()).strip() or "the settings do not validate"
+            self.query_one(SettingsForm).remove_class("-collapsed")
+            self.notify(f"Nothing started: fix the settings first.\n{problems}", title="Cannot start", severity="error", timeout=8)
             return
         run_id = uuid.uuid4().hex[:8]
         control = RunControl(shared=self._trainer_factory is None)
@@ -279,7 +308,10 @@ class IbtuiApp(App):
         self.estimator = config.info.estimators[0]
         self.verdicts = None
         self._drawn_version = self._curves_version = -1
-        self.query_one(SettingsForm).set_locked(True)
+        form = self.query_one(SettingsForm)
+        form.set_locked(True)
+        if self.size.width < WIDE_COLUMNS:  # the plots need the whole width of a narrow terminal
+            form.add_class("-collapsed")
         self.query_one(InfoPlanePlot).show_empty("preparing the run…")
         self.query_one("#loss", CurvesPlot).show(None, config.train.epochs)
         self.query_one("#accuracy", CurvesPlot).show(None, config.train.epochs)
@@ -306,10 +338,15 @@ class IbtuiApp(App):
     def action_cancel(self) -> None:
         if not self.running or self.job is None or self.run_state is None:
             return
+        if self.job.control.stop_requested:  # c again: skip the estimates still to come
+            self.job.control.request_stop()
+            self.notify("Skipping the remaining estimates.", timeout=3)
+            return
         self.job.control.request_stop()
         self.run_state.status = "stopping"
         self.run_clock and self.run_clock.resume()
-        self.notify("Cancelling: saving a checkpoint, then exporting the partial run…", timeout=3)
+        self.notify("Cancelling: finishing the estimates already under way, saving a checkpoint, "
+                    "then exporting the partial run… (c again skips the estimates)", timeout=4)
         self._show_status()
 
     def action_export(self) -> None:
@@ -332,9 +369,11 @@ class IbtuiApp(App):
         names = self.run_state.estimators
         current = names.index(self.estimator) if self.estimator in names else -1
         self.estimator = names[(current + 1) % len(names)]
-        self._drawn_version = -1
-        self._redraw()
         self.notify(f"Plotting {self.estimator}.", timeout=2)
+
+    def watch_estimator(self) -> None:
+        self._drawn_version = -1  # the same data, another series: draw now
+        self._redraw()
 
     def action_verdicts(self) -> None:
         run = self.run_state
@@ -351,6 +390,11 @@ class IbtuiApp(App):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        if self._leaving:  # q again while the engine finishes: skip what is left and go
+            if self.job is not None:
+                self.job.control.request_stop()  # the second request skips the remaining estimates
+            self.exit()
+            return
         if not self.running:
             self.exit()
             return
@@ -362,15 +406,19 @@ class IbtuiApp(App):
         self.push_screen(ConfirmQuit(), answered)
 
     async def stop_and_exit(self) -> None:
-        """Stop the worker at its next step boundary (the engine saves a checkpoint), then leave."""
+        """Ask the engine to stop (it keeps what was measured and saves a checkpoint); the app
+        leaves when the worker says the run ended (on_run_ended). q again leaves at once."""
         job = self.job
-        if job is not None:
-            job.export = False
-            job.control.request_stop()
-            deadline = time.monotonic() + QUIT_WAIT_S
-            while time.monotonic() < deadline and any(w.is_running for w in self.workers if w.group == "training"):
-                await asyncio.sleep(0.02)
-        self.exit()
+        if job is None or not any(w.is_running for w in self.workers if w.group == "training"):
+            self.exit()
+            return
+        job.export = False
+        job.control.request_stop()
+        self._leaving = True
+        if self.run_state is not None and self.run_state.active:
+            self.run_state.status = "stopping"
+            self._show_status()
+        self.notify("Stopping: keeping what was measured, saving a checkpoint… (q again leaves at once)", timeout=30)
 
     def on_unmount(self) -> None:
         # However the app ends, never leave the training thread running (the process would wait).
@@ -454,19 +502,25 @@ class IbtuiApp(App):
     def on_run_ended(self, message: RunEnded) -> None:
         if not self._is_current(message.run_id):
             return
+        if self._leaving:
+            self.exit()
+            return
         self.drain_events()  # the last events (RunFinished, the final snapshot) come first
         run = self.run_state
         run.status = message.status
         run.epoch = message.epoch or run.epoch
         run.reason = message.reason or run.reason
         self.run_clock and self.run_clock.stop()
-        if message.status == "failed":
-            self.notify(f"{message.reason}\nWhat was measured is in {message.run_dir}", title="The run failed", severity="error", timeout=15)
-        elif message.status == "interrupted":
-            self.notify(f"Stopped at epoch {message.epoch:,}; continue with: ibtui resume {message.run_dir}", title="Run cancelled", timeout=8)
-        else:
-            self.notify(f"Finished {message.epoch:,} epochs.", title="Run finished", timeout=5)
+        self._announce_end(message.status, message.epoch, message.reason, message.run_dir)
         self._run_over()
+
+    def _announce_end(self, status: str, epoch: int, reason: str | None, run_dir: Path) -> None:
+        if status == "failed":
+            self.notify(f"{reason}\nWhat was measured is in {run_dir}", title="The run failed", severity="error", timeout=15)
+        elif status == "interrupted":
+            self.notify(f"Stopped at epoch {epoch:,}; continue with: ibtui resume {run_dir}", title="Run stopped", timeout=8)
+        else:
+            self.notify(f"Finished {epoch:,} epochs.", title="Run finished", timeout=5)
 
     def on_verdicts_ready(self, message: VerdictsReady) -> None:
         if not self._is_current(message.run_id):
@@ -486,6 +540,9 @@ class IbtuiApp(App):
         names = ", ".join(p.name for p in message.paths) or "no figures"
         self.notify(f"{names}\nin {message.run_dir}", title="PNGs written", timeout=10)
 
+    def action_toggle_form(self) -> None:
+        self.query_one(SettingsForm).toggle_class("-collapsed")
+
     def _run_over(self) -> None:
         self.query_one(SettingsForm).set_locked(False)
         self._redraw()
@@ -495,23 +552,56 @@ class IbtuiApp(App):
     # -- drawing ----------------------------------------------------------------------------------
 
     def drain_events(self) -> None:
-        """The UI timer: take what the worker produced since the last tick and redraw."""
+        """The UI timer: take what the worker produced (or, watching, what the run directory
+        gained) since the last tick and redraw."""
         job, run = self.job, self.run_state
-        if job is None or run is None:
+        if run is None:
             return
-        drained = job.buffer.drain()
-        for event in drained.events:
+        if self.follower is not None:
+            events, progress = self._follow(run), None
+        elif job is None:
+            return
+        else:
+            drained = job.buffer.drain()
+            events, progress = drained.events, drained.progress
+        for event in events:
             if isinstance(event, RunStarted) and event.run_id == run.run_id and self.run_clock is not None:
                 self.run_clock.start(event.start_epoch)
             run.apply(event)
-        if drained.progress is not None:
-            run.apply(drained.progress)
+        if progress is not None:
+            run.apply(progress)
+        if self.run_clock is not None and run.started is not None and run.epoch > run.started.start_epoch:
+            if not self.run_clock.measuring:
+                self._drawn_version = -1  # the plane's "compiling kernels" title goes
+            self.run_clock.progressed(run.epoch)
         if run.version != self._drawn_version or run.version != self._curves_version:  # new, or held back
             self._redraw(throttle=True)
-        if drained.events or (drained and not run.active) or (
+        if events or (progress is not None and not run.active) or (
             run.active and time.monotonic() - self._status_at >= STATUS_INTERVAL_S
         ):
             self._show_status()
+        if self.follower is not None and self.follower.ended and run.active is False and not self._watch_ended:
+            self._watch_ended = True
+            self._redraw()
+            self._announce_end(run.status, run.epoch, run.reason, run.run_dir)
+            self.read_watched_verdicts(run.run_id, run.run_dir)
+
+    def _follow(self, run: RunState) -> list:
+        """Watching: the run directory's news as events (a torn last line waits for the next tick)."""
+        try:
+            events = self.follower.poll()
+        except IbtuiError as exc:
+            self.follower.ended = True
+            self.notify(str(exc), title="Stopped watching", severity="error", timeout=15)
+            return []
+        for event in events:
+            if isinstance(event, RunStarted):
+                run.run_id = event.run_id  # the writer's id: RunState drops events of other runs
+        return events
+
+    @work(thread=True, group="verdicts", exit_on_error=False)
+    def read_watched_verdicts(self, run_id: str, run_dir: Path) -> None:
+        self._verdicts(run_id, run_dir)
 
     def _redraw(self, throttle: bool = False) -> None:
         """Redraw the plots if the data changed; with throttle, at most every PLANE_INTERVAL_S
@@ -529,9 +619,12 @@ class IbtuiApp(App):
         self._drawn_at = now
         self._drawn_version = run.version
         if self.estimator not in run.estimators:
-            self.estimator = run.estimators[0]
+            self.set_reactive(IbtuiApp.estimator, run.estimators[0])  # drawn just below
         latest_epoch = run.snapshots[-1].epoch if run.snapshots else None
-        self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch)
+        waiting = "waiting for the first snapshot…"
+        if run.warming_up:
+            waiting = warming_up(run) + "…"
+        self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch, waiting)
         if run.started is not self._legend_for:  # a layout pass: only when the run changes
             self._legend_for = run.started
             self.query_one(PlaneLegend).show(run.started)

@@ -159,8 +159,9 @@ class RunState:
     plane: dict[str, PlaneSeries] = field(default_factory=dict)  # per estimator
     epoch: int = 0
     train_loss: float | None = None
-    status: str = "starting"  # starting | running | paused | stopping | finished | interrupted | failed
+    status: str = "starting"  # (watching) starting | running | paused | stopping | finished | interrupted | failed
     reason: str | None = None
+    pending: int = 0  # stopping: estimates the engine still finishes (events.Stopping)
     version: int = 0  # bumped whenever the plotted data change, so plots redraw only then
 
     def __post_init__(self) -> None:
@@ -174,7 +175,12 @@ class RunState:
 
     @property
     def active(self) -> bool:
-        return self.status in ("starting", "running", "paused", "stopping")
+        return self.status in ("watching", "starting", "running", "paused", "stopping")
+
+    @property
+    def warming_up(self) -> bool:
+        """Active and no epoch trained yet: preparing the data, or compiling a first run's kernels."""
+        return self.active and (self.started is None or self.epoch <= self.started.start_epoch)
 
     def apply(self, event: Event) -> None:
         if getattr(event, "run_id", self.run_id) != self.run_id:
@@ -182,7 +188,7 @@ class RunState:
         if isinstance(event, RunStarted):
             self.started = event
             self.epoch = event.start_epoch
-            if self.status == "starting":
+            if self.status in ("starting", "watching"):
                 self.status = "running"
             self.version += 1
         elif isinstance(event, Snapshot):
@@ -203,6 +209,9 @@ class RunState:
         elif isinstance(event, RunFinished):
             self.epoch = event.epoch
             self.status = event.status
+        elif type(event).__name__ == "Stopping":  # engine/events.py's, once the engine yields it
+            self.status = "stopping"
+            self.pending = int(getattr(event, "pending", 0))
         elif isinstance(event, RunFailed):
             self.epoch = event.epoch
             self.status = "failed"
@@ -218,47 +227,71 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+MIN_SPEED_S = 2.0  # training time measured before a speed (and so a time left) is shown
+
+
 class RunClock:
-    """Elapsed running time (pauses excluded) and speed, from an injectable clock."""
+    """Elapsed wall time of a run, and its training speed, from an injectable clock.
+
+    elapsed() is wall time since the run started: pauses and a first run's kernel compilation
+    included, what a watch on the wall says. speed() counts training only: from the first epoch
+    reported (so the 20-45 s compilation of a first run does not make the time left read an hour),
+    pauses excluded, and None until MIN_SPEED_S of training were measured (a blank beats a guess).
+    """
 
     def __init__(self, now) -> None:
         self._now = now
         self.started_at: float | None = None
-        self.paused_at: float | None = None
-        self.paused_total = 0.0
         self.stopped_at: float | None = None
-        self.first_epoch = 0
+        self._base: tuple[float, int] | None = None  # (time, epoch) of the first reported epoch
+        self._paused_at: float | None = None
+        self._paused_total = 0.0  # paused time since _base
 
     def start(self, first_epoch: int = 0) -> None:
         self.started_at = self._now()
-        self.first_epoch = first_epoch
+
+    def progressed(self, epoch: int) -> None:
+        """An epoch was reported; the first one starts the speed measurement."""
+        if self._base is None:
+            self._base = (self._now(), epoch)
+
+    @property
+    def measuring(self) -> bool:
+        """True once training has reported an epoch (before that: preparing or compiling)."""
+        return self._base is not None
 
     def pause(self) -> None:
-        if self.paused_at is None:
-            self.paused_at = self._now()
+        if self._paused_at is None:
+            self._paused_at = self._now()
 
     def resume(self) -> None:
-        if self.paused_at is not None:
-            self.paused_total += self._now() - self.paused_at
-            self.paused_at = None
+        if self._paused_at is not None:
+            if self._base is not None:
+                self._paused_total += self._now() - max(self._paused_at, self._base[0])
+            self._paused_at = None
 
     def stop(self) -> None:
         if self.stopped_at is None:
             self.resume()
             self.stopped_at = self._now()
 
+    def _end(self) -> float:
+        return self.stopped_at if self.stopped_at is not None else self._now()
+
     def elapsed(self) -> float:
         if self.started_at is None:
             return 0.0
-        end = self.stopped_at if self.stopped_at is not None else (self.paused_at if self.paused_at is not None else self._now())
-        return max(0.0, end - self.started_at - self.paused_total)
+        return max(0.0, self._end() - self.started_at)
 
     def speed(self, epoch: int) -> float | None:
-        elapsed = self.elapsed()
-        done = epoch - self.first_epoch
-        if elapsed <= 0 or done <= 0:
+        if self._base is None:
             return None
-        return done / elapsed
+        end = self._paused_at if self._paused_at is not None else self._end()
+        training = end - self._base[0] - self._paused_total
+        done = epoch - self._base[1]
+        if training < MIN_SPEED_S or done <= 0:
+            return None
+        return done / training
 
     def remaining(self, epoch: int, total: int) -> float | None:
         speed = self.speed(epoch)

@@ -18,18 +18,26 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ibtui.runs.analysis import VERDICTS
+from ibtui.runs.analysis import verdict_counts
 
 VERDICT_STYLES = {"compression": "bold green", "none": "dim", "inconclusive": "yellow"}
 
 
+def hidden_layers(entries: list[dict[str, Any]]) -> list[int]:
+    """Indices of the hidden layers: every measured layer but the network's output ("out ...").
+
+    The softmax output is not a representation the network can compress in Tishby's sense: it is
+    pulled towards the labels by the loss, so it does not count among "layers that compress"."""
+    return [i for i, entry in enumerate(entries) if not str(entry.get("layer", "")).startswith("out")]
+
+
 def verdict_counts_line(analysis: dict[str, Any], estimator: str) -> str:
-    """'4 of 6 layers compress, 1 none, 1 inconclusive' for one estimator."""
+    """'2 of 5 hidden layers compress, 2 none, 1 inconclusive' for one estimator."""
     entries = analysis.get("estimators", {}).get(estimator, [])
-    counts = {v: 0 for v in VERDICTS}
-    for entry in entries:
-        counts[entry["ixt"]["verdict"]] = counts.get(entry["ixt"]["verdict"], 0) + 1
-    line = f"{counts['compression']} of {len(entries)} layers compress"
+    hidden = hidden_layers(entries)
+    counts = verdict_counts(analysis, estimator, layers=hidden)
+    what = "hidden layers" if len(hidden) < len(entries) else "layers"
+    line = f"{counts['compression']} of {len(hidden)} {what} compress"
     rest = [f"{counts[v]} {v}" for v in ("none", "inconclusive") if counts[v]]
     return ", ".join([line, *rest])
 

@@ -13,7 +13,6 @@ import math
 from textual_plotext import PlotextPlot
 
 from ibtui.tui.runstate import Curves
-from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 
 TRAIN = (97, 175, 239)
 TEST = (229, 152, 75)

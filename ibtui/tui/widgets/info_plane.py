@@ -17,20 +17,26 @@ from textual_plotext import PlotextPlot
 
 from ibtui.engine.events import RunStarted
 from ibtui.tui.runstate import PlaneSeries
-from ibtui.tui.widgets import _plotext_fix  # noqa: F401  (deterministic overlaps)
 
 # A viridis-like ramp: dark violet (early) to bright yellow (late).
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 LATEST = (255, 85, 85)
 LATEST_LINE = (200, 200, 200)
+# Under NO_COLOR Textual turns every colour into its grey of equal luminance: viridis's dark violet
+# became grey 233 on a grey 234 background (invisible) and the red latest point a dull grey. So
+# there the ramp runs from mid grey to white (brightness still says early or late) and the latest
+# points are drawn inverted (a block with the layer's marker cut out), readable in any palette.
+MONO_RAMP = ((120, 120, 120), (255, 255, 255))
+MONO_LATEST = (255, 255, 255)
 
 
-def ramp_colour(fraction: float) -> tuple[int, int, int]:
+def ramp_colour(fraction: float, monochrome: bool = False) -> tuple[int, int, int]:
+    ramp = MONO_RAMP if monochrome else RAMP
     fraction = min(1.0, max(0.0, fraction))
-    position = fraction * (len(RAMP) - 1)
-    low = min(int(position), len(RAMP) - 2)
+    position = fraction * (len(ramp) - 1)
+    low = min(int(position), len(ramp) - 2)
     t = position - low
-    a, b = RAMP[low], RAMP[low + 1]
+    a, b = ramp[low], ramp[low + 1]
     return tuple(round(a[k] + (b[k] - a[k]) * t) for k in range(3))  # type: ignore[return-value]
 
 
@@ -40,6 +46,13 @@ def rgb(colour: tuple[int, int, int]) -> str:
 
 def epoch_fraction(epoch: int, total: int) -> float:
     return math.log1p(epoch) / math.log1p(total) if total > 0 else 1.0
+
+
+RAMP_STEPS = 10  # colour bands of the epoch scale: the legend's ten cells, one plotext call each
+
+
+def epoch_band(epoch: int, total: int) -> int:
+    return min(RAMP_STEPS - 1, int(epoch_fraction(epoch, total) * RAMP_STEPS))
 
 
 def layer_marker(index: int, name: str) -> str:
@@ -72,7 +85,8 @@ class InfoPlanePlot(PlotextPlot):
         self._draw_empty(message)
         self.refresh()
 
-    def show(self, started: RunStarted, series: PlaneSeries | None, estimator: str, latest_epoch: int | None = None) -> None:
+    def show(self, started: RunStarted, series: PlaneSeries | None, estimator: str, latest_epoch: int | None = None,
+             waiting: str = "waiting for the first snapshot…") -> None:
         """Draw one estimator's series: the older points thinned (RunState keeps at most
         PLANE_POINTS of them), the latest on top, highlighted and joined layer to layer."""
         plt = self.plt
@@ -88,21 +102,37 @@ class InfoPlanePlot(PlotextPlot):
         plt.xfrequency(5)
         plt.yfrequency(5)
         if not series:
-            plt.title("waiting for the first snapshot…")
+            plt.title(waiting)
             self.refresh()
             return
-        epochs, older_xs, older_ys = series.older()
-        if epochs:
-            colours = [ramp_colour(epoch_fraction(epoch, total)) for epoch in epochs]
-            for layer, name in enumerate(started.layer_names):
-                plt.scatter(older_xs[layer], older_ys[layer], marker=layer_marker(layer, name), color=colours)
-        last = series.latest()
-        lx, ly = [p[0] for p in last], [p[1] for p in last]
-        if len(last) > 1:
-            plt.plot(lx, ly, marker="braille", color=LATEST_LINE)
-        for layer, name in enumerate(started.layer_names):
-            plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name), color=LATEST, style="bold")
+        draw_points(plt, started.layer_names, series, total, self.app.no_color)
         self.refresh()
+
+
+def draw_points(plt, layer_names, series: PlaneSeries, total_epochs: int, monochrome: bool = False) -> None:
+    """The older points by epoch band (RAMP_STEPS colours, oldest first), then the latest on top.
+
+    plotext de-duplicates each call's points through a set, so where one call's points share a
+    terminal cell, which one shows depends on Python's hash seed. Each call here holds points of
+    one layer marker and one colour (overlaps within it look the same), and calls are made
+    oldest band first: later epochs are drawn over earlier ones, the same on every run."""
+    epochs, older_xs, older_ys = series.older()
+    bands: dict[int, list[int]] = {}
+    for index, epoch in enumerate(epochs):
+        bands.setdefault(epoch_band(epoch, total_epochs), []).append(index)
+    for band in sorted(bands):
+        colour = ramp_colour(band / (RAMP_STEPS - 1), monochrome)
+        chosen = bands[band]
+        for layer, name in enumerate(layer_names):
+            plt.scatter([older_xs[layer][i] for i in chosen], [older_ys[layer][i] for i in chosen],
+                        marker=layer_marker(layer, name), color=colour)
+    last = series.latest()
+    lx, ly = [p[0] for p in last], [p[1] for p in last]
+    if len(last) > 1:
+        plt.plot(lx, ly, marker="braille", color=MONO_LATEST if monochrome else LATEST_LINE)
+    for layer, name in enumerate(layer_names):
+        plt.scatter([lx[layer]], [ly[layer]], marker=layer_marker(layer, name),
+                    color=MONO_LATEST if monochrome else LATEST, style="bold inverted" if monochrome else "bold")
 
 
 class PlaneLegend(Static):
@@ -113,11 +143,12 @@ class PlaneLegend(Static):
         total = started.config.train.epochs if started else 0
         text.append("epoch ", style="dim")
         text.append("0 ")
-        for k in range(10):
-            text.append("█", style=rgb(ramp_colour(k / 9)))
+        mono = self.app.no_color
+        for k in range(RAMP_STEPS):
+            text.append("█", style=rgb(ramp_colour(k / (RAMP_STEPS - 1), mono)))
         text.append(f" {total:,}" if started else " end")
         text.append("  latest ", style="dim")
-        text.append("■", style="bold " + rgb(LATEST))
+        text.append(" 1 " if mono else "■", style="bold reverse" if mono else "bold " + rgb(LATEST))
         if started:
             text.append("   ")
             for index, name in enumerate(started.layer_names):

@@ -23,6 +23,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ibtui.config import ACTIVATIONS, DATASETS, DEVICES, ESTIMATORS, RunConfig
 from ibtui.runs.presets import preset_paths
+from ibtui.tui.widgets.form_input import FormInput
 
 CSV_DATASETS = ("pokemon", "csv")  # the datasets that read a CSV (optional for pokemon)
 
@@ -137,7 +138,7 @@ class SettingsForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         c = self._initial
         presets = [(name, name) for name in preset_paths()]
-        inp = lambda ident, validators, tip="": Input(  # noqa: E731
+        inp = lambda ident, validators, tip="": FormInput(  # noqa: E731
             id=ident, validators=validators, compact=True, tooltip=tip or None
         )
         yield Field("preset", Select(presets, id="preset", prompt="(custom)", compact=True))

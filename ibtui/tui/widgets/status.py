@@ -11,6 +11,7 @@ from ibtui.tui.runstate import RunClock, RunState, format_duration
 
 STATUS_STYLES = {
     "idle": "dim",
+    "watching": "bold cyan",
     "starting": "bold cyan",
     "running": "bold green",
     "paused": "bold yellow",
@@ -19,6 +20,17 @@ STATUS_STYLES = {
     "interrupted": "bold yellow",
     "failed": "bold red",
 }
+
+
+COMPILING = "compiling kernels (once, about 30 s)"
+
+
+def warming_up(state: RunState) -> str:
+    """What a run does before its first epoch: preparing the data, then (on the CPU, where the
+    training step and the KDE are numba kernels compiled on a first run and cached) compiling."""
+    if state.started is None:
+        return "preparing the run…"
+    return COMPILING if state.started.device == "cpu" else "starting…"
 
 
 def status_line(state: RunState | None, clock: RunClock | None) -> Text:
@@ -34,12 +46,19 @@ def status_line(state: RunState | None, clock: RunClock | None) -> Text:
     estimating = state.active and state.epoch >= state.total_epochs and waiting > 0
     if clock is not None:
         text.append(f"  elapsed {format_duration(clock.elapsed())}")
-        if estimating:
+        if state.status == "stopping" and state.pending:
+            text.append(f"  finishing {state.pending} estimate{'s' if state.pending > 1 else ''} · c again to skip")
+        elif state.warming_up and state.status != "stopping":
+            text.append(f"  {warming_up(state)}", style="italic")
+        elif estimating:
             text.append(f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}")
-        elif state.active:
-            text.append(f"  left {format_duration(clock.remaining(state.epoch, state.total_epochs))}")
-        speed = clock.speed(state.epoch)
-        text.append(f"  {speed:,.1f} epochs/s" if speed else "  -- epochs/s")
+        else:
+            left = clock.remaining(state.epoch, state.total_epochs) if state.active else None
+            if left is not None:  # blank until the speed means something (see RunClock)
+                text.append(f"  left {format_duration(left)}")
+            speed = clock.speed(state.epoch)
+            if speed:
+                text.append(f"  {speed:,.1f} epochs/s")
     if state.train_loss is not None:
         text.append(f"  loss {state.train_loss:.4f}", style="dim")
     return text
