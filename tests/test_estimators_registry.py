@@ -113,3 +113,22 @@ def test_both_kde_paths_are_exact_on_relu_scale_clusters(monkeypatch, path, s2):
     for name, w in (("kde_upper", 2.0), ("kde_lower", 8.0)):
         got = estimators.ESTIMATORS[name].function(t, y, noise_variance=s2)
         assert got == pytest.approx(reference_kde64(t, y, s2, w), abs=1e-4), (name, path)
+
+
+def test_the_engine_passes_the_mi_samples_inputs(tmp_path, monkeypatch):
+    from dataclasses import replace as replace_spec
+
+    from ibtui.runs.runner import execute, prepare_run
+    from tests.helpers import tiny_config
+
+    seen = []
+
+    def fake_ksg(activations, labels, *, inputs=None, k=3):
+        seen.append((tuple(activations.shape), None if inputs is None else tuple(inputs.shape), k))
+        return 1.0, 0.5
+
+    monkeypatch.setitem(estimators.ESTIMATORS, "ksg", replace_spec(estimators.ESTIMATORS["ksg"], function=fake_ksg))
+    config = tiny_config(**{"train.epochs": 3, "info.estimators": ("ksg",), "info.schedule": "every", "info.ksg_k": 4, "model.hidden": (5, 3)})
+    trainer, store = prepare_run(config, tmp_path / "run")
+    assert execute(trainer, store).status == "finished"
+    assert seen and all(inputs == (shape[0], trainer.dataset.x.shape[1]) and k == 4 for shape, inputs, k in seen)
