@@ -1,0 +1,1 @@
+"""Run directories: config to store to listeners, resume, re-estimation, analysis, reproduction."""
