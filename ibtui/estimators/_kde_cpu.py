@@ -10,7 +10,7 @@ contiguous block of columns). Why a compiled loop rather than torch operations: 
 nine passes over every stripe of the N x N matrix (product, clamp, exp2, squarings, sums), each
 a separate call that writes memory and, in Python threads, takes the GIL. The fused loop reads
 only the points' coordinates and keeps every intermediate in registers, and threads scale fully
-because it holds no GIL (figures in benchmarks/bench_mi.py and DEVELOPERS.md).
+because it holds no GIL (figures in docs/performance.md, measured by benchmarks/bench_mi.py).
 
 Numerics, which the tests hold against float64 formulas:
 
