@@ -93,6 +93,13 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Stopping:
+    """A stop was asked: training has stopped and `pending` snapshot estimates are still to come."""
+
+    pending: int
+
+
+@dataclass(frozen=True)
 class RunFinished:
     run_id: str
     status: str  # "finished" | "interrupted"
@@ -108,4 +115,4 @@ class RunFailed:
     elapsed_s: float
 
 
-Event = RunStarted | Progress | Snapshot | Checkpoint | RunFinished | RunFailed
+Event = RunStarted | Progress | Snapshot | Checkpoint | Stopping | RunFinished | RunFailed
