@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ibtui.cli import main
 from ibtui.runs import store as store_module
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 
-from helpers import REPO, snapshot_lines_without_timing, tiny_config
+from helpers import REPO, call_main, snapshot_lines_without_timing, tiny_config
 
 # Binning only (the fastest estimator) and 300 epochs: long enough to be hit anywhere by a signal,
 # short enough that the whole file stays within about a minute on 2 idle cores.
@@ -315,20 +314,3 @@ def write_preset(tmp_path):
     path = tmp_path / "campaign.toml"
     path.write_text(CONFIG.to_toml())
     return path
-
-
-def call_main(*args, capsys=None):
-    """`ibtui ARGS` in this process: (exit code, stderr and stdout as one line of text)."""
-    saved = sys.argv
-    sys.argv = ["ibtui", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = saved
-    if capsys is None:
-        return code, ""
-    captured = capsys.readouterr()
-    return code, " ".join((captured.err + " " + captured.out).split())
