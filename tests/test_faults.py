@@ -214,6 +214,7 @@ def test_enospc_when_even_the_status_cannot_be_written(tmp_path, monkeypatch, ca
     with pytest.raises(OSError):
         execute(trainer, store)
     monkeypatch.undo()
+    assert store.status_recorded is False
     assert summary(out)["status"] == "running"  # the last status the disk took
     resume_in_process(out)
     assert snapshot_lines_without_timing(out / "snapshots.jsonl") == whole

@@ -145,3 +145,17 @@ def test_a_resume_that_cannot_start_changes_nothing(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="does not exist"):
         prepare_resume(tmp_path / "run")
     assert (tmp_path / "run" / "snapshots.jsonl").read_bytes() == before
+
+
+def test_write_atomic_syncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+    """The rename is durable only once the directory itself is fsynced."""
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_atomic(tmp_path / "f.json", b"one")
+    assert synced == [False, True]  # the file's data, then the directory's entry

@@ -121,7 +121,7 @@ def _run_headless(trainer, store, quiet: bool = False) -> None:
         _say(f"Aborted; continue with: ibtui resume {run_dir}")
         raise typer.Exit(stops.exit_code) from None
     except OSError as exc:
-        status = "recorded" if store.summary.get("status") == "failed" else "not recorded"
+        status = "recorded" if store.status_recorded else "not recorded: the disk took no more"
         fail(
             f"the run stopped: {describe_os_error(exc)}; what was written is in {run_dir} "
             f"(status {status}); free space and continue with 'ibtui resume {run_dir}'",

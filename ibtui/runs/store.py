@@ -392,6 +392,7 @@ class RunStore:
         self._log: io.BufferedWriter | None = None
         self._resume_epoch = -1
         self._schedule: tuple[int, ...] | None = None
+        self.status_recorded = True  # False once an end could not be written (a full disk)
 
     @classmethod
     def create(cls, run_dir: str | Path, config: RunConfig) -> RunStore:
@@ -505,8 +506,10 @@ class RunStore:
         try:
             self._write_summary()
         except OSError:
-            return False
-        return True
+            self.status_recorded = False
+        else:
+            self.status_recorded = True
+        return self.status_recorded
 
     def close(self) -> None:
         """Close the log and release the writer lock (the end of this store's life)."""
