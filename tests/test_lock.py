@@ -27,24 +27,35 @@ def test_a_second_writer_is_refused_naming_the_holders_pid(tmp_path):
         with locked_run(run):
             pass
     store.close()
+    assert not (run / LOCK_FILE).exists()  # a closed run leaves no lock file behind
     other, _ = RunStore.reopen(run)  # released by close(): the next writer may come
     other.close()
 
 
-def test_a_resume_while_the_run_is_written_is_refused_and_changes_nothing(tmp_path):
+def test_a_writer_that_opened_a_lock_file_being_removed_locks_the_new_one(tmp_path, monkeypatch):
+    """unlink-on-release must not let two writers in: after locking, RunLock checks that the
+    path still names the file it locked, and otherwise retries with the new one."""
+    from ibtui.runs.store import RunLock
+
     run = tmp_path / "run"
-    trainer, store = prepare_run(tiny_config(), run)
-    events = trainer.run()
-    for event in events:
-        store.handle(event)
-        if type(event).__name__ == "Checkpoint":
-            break  # mid-run, lock held
-    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    with pytest.raises(StoreError, match="being written by process"):
-        prepare_resume(run)
-    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
-    events.close()
-    store.close()
+    run.mkdir()
+    (run / LOCK_FILE).write_text("")
+    stale = os.open(run / LOCK_FILE, os.O_RDWR)  # opened just before the holder removed it
+    (run / LOCK_FILE).unlink()
+    real_open = RunLock._open
+    handed = []
+
+    def racing_open(self, run_dir):
+        if not handed:
+            handed.append(stale)
+            return stale
+        return real_open(self, run_dir)
+
+    monkeypatch.setattr(RunLock, "_open", racing_open)
+    lock = RunLock(run)
+    assert handed and (run / LOCK_FILE).exists()
+    assert os.stat(run / LOCK_FILE).st_ino == os.fstat(lock._fd).st_ino  # the file others will find
+    lock.release()
 
 
 def test_a_lock_left_by_a_killed_process_never_blocks(tmp_path):
@@ -68,7 +79,7 @@ def test_a_lock_left_by_a_killed_process_never_blocks(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    assert (run / LOCK_FILE).read_text().strip() == str(holder.pid)  # the file stays, the lock does not
+    assert (run / LOCK_FILE).read_text().strip() == str(holder.pid)  # a killed holder leaves the file, not the lock
     with locked_run(run):
         pass
 
