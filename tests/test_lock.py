@@ -58,6 +58,22 @@ def test_a_writer_that_opened_a_lock_file_being_removed_locks_the_new_one(tmp_pa
     lock.release()
 
 
+def test_a_resume_while_the_run_is_written_is_refused_and_changes_nothing(tmp_path):
+    run = tmp_path / "run"
+    trainer, store = prepare_run(tiny_config(), run)
+    events = trainer.run()
+    for event in events:
+        store.handle(event)
+        if type(event).__name__ == "Checkpoint":
+            break  # mid-run, lock held
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(StoreError, match="being written by process"):
+        prepare_resume(run)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    events.close()
+    store.close()
+
+
 def test_a_lock_left_by_a_killed_process_never_blocks(tmp_path):
     run = tmp_path / "run"
     RunStore.create(run, tiny_config()).close()
