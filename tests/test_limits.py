@@ -4,7 +4,7 @@ one sentence that names the limit, before anything is written or allocated."""
 import pytest
 
 from ibtui.cli.common import _split_list
-from ibtui.config import MAX_SNAPSHOTS, InfoConfig, RunConfig, from_dict, schedule_size
+from ibtui.config import MAX_SNAPSHOTS, InfoConfig, from_dict, schedule_size
 from ibtui.engine.schedule import snapshot_epochs
 from ibtui.errors import ConfigError, IbtuiError
 from ibtui.runs.presets import load_preset

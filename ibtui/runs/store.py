@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import io
 import json
-import math
 import os
 import tempfile
 import time
