@@ -19,7 +19,7 @@ from pathlib import Path
 from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
-from ibtui.runs.store import RunStore, check_new_run_dir, claim_run_dir
+from ibtui.runs.store import RunStore, check_new_run_dir
 from ibtui.engine.control import RunControl
 from ibtui.engine.trainer import Trainer
 
@@ -36,9 +36,19 @@ class RunOutcome:
 
 
 def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
-    """root/<name>-<date-time>, made now (atomically, with a -2, -3 ... suffix if taken), so that
-    two runs started in the same second never get the same directory."""
-    return claim_run_dir(root, config.name)
+    """A free root/<name>-<date-time>[-N] path, not made yet (so a run refused before it starts
+    leaves nothing). Two processes asking in the same second may get the same path; the writer
+    lock then refuses the second one. prepare_run(config, None, root=...) claims the directory
+    atomically instead, and is what `ibtui run` without --out uses."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{config.name}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(root) / f"{config.name}-{stamp}-{suffix}"
+    return path
 
 
 def with_absolute_paths(config: RunConfig) -> RunConfig:
