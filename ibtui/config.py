@@ -318,6 +318,7 @@ def validate(config: RunConfig) -> None:
     if not 1 <= i.ksg_k <= 1000:
         raise ConfigError(f"info.ksg_k must be between 1 and 1000, not {i.ksg_k}")
     _validate_data_sources(config)
+    _validate_limits(config)
 
 
 # Largest data.mi_samples: the KDE's time grows as N^2 (one 70,000-sample layer is ~5e9 pair terms).
@@ -345,6 +346,67 @@ def _validate_data_sources(config: RunConfig) -> None:
             raise ConfigError("a recorded run needs model.layers: one name per width of model.hidden")
     elif m.layers is not None:
         raise ConfigError("model.layers describes recorded runs only (data.name = \"recorded\")")
+
+
+# -- range limits: what cannot be computed is refused before anything is written ----------------
+
+MAX_EPOCHS = 10_000_000
+MAX_LAYERS = 100
+MAX_WIDTH = 100_000
+MAX_SEEDS = 10_000
+MAX_SEED = 2**63  # seeds live in int64 (torch, numpy): seed + seeds - 1 < 2**63
+MAX_SNAPSHOTS = 200_000  # each one is a line of the log and an estimate per layer and seed
+MIN_BIN_SIZE = 1e-9  # floor(t / bin_size) must stay an exact int64 key for any sensible t
+MAX_NAME_BYTES = 200  # the run folder adds "-YYYYmmdd-HHMMSS[-N]"; a file name holds 255 bytes
+
+
+def schedule_size(info: InfoConfig, epochs: int) -> int:
+    """How many snapshots the schedule takes (engine/schedule.py), counted without building it."""
+    if info.schedule == "every":
+        return epochs // info.every + 1 + (epochs % info.every != 0)
+    if info.schedule == "log":
+        return min(info.snapshots, epochs + 1) + 1  # an upper bound: 0, the rounded points, the end
+    # saxe: every epoch < 20, every 5th < 100, every 20th < 2000, then every 100th, and the end
+    bands = ((0, 20, 1), (20, 100, 5), (100, 2000, 20))
+    count = sum(len(range(lo, min(hi, epochs + 1), step)) for lo, hi, step in bands)
+    if epochs >= 2000:
+        count += (epochs - 2000) // 100 + 1
+    last_kept = epochs < 20 or (epochs < 100 and epochs % 5 == 0) or (epochs < 2000 and epochs % 20 == 0) or epochs % 100 == 0
+    return count + (not last_kept)
+
+
+def _validate_limits(config: RunConfig) -> None:
+    """Upper bounds, each sentence naming its limit: an absurd size must fail here, in
+    milliseconds, not after minutes of building a schedule or allocating gigabytes."""
+    d, m, t, i = config.data, config.model, config.train, config.info
+    name = config.name
+    if "\0" in name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ConfigError(f"the run name {name!r} must not contain '/', '\\' or NUL nor be '.' or '..' (it names the run's folder)")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise ConfigError(f"the run name is {len(name.encode('utf-8', 'surrogatepass'))} bytes long; at most {MAX_NAME_BYTES} are allowed (it names the run's folder)")
+    if t.epochs > MAX_EPOCHS:
+        raise ConfigError(f"train.epochs must be at most {MAX_EPOCHS:,}, not {t.epochs:,}")
+    if len(m.hidden) > MAX_LAYERS:
+        raise ConfigError(f"model.hidden lists {len(m.hidden):,} layers; at most {MAX_LAYERS} are allowed")
+    if max(m.hidden) > MAX_WIDTH:
+        raise ConfigError(f"model.hidden widths must be at most {MAX_WIDTH:,}, not {max(m.hidden):,}")
+    if t.seeds > MAX_SEEDS:
+        raise ConfigError(f"train.seeds must be at most {MAX_SEEDS:,}, not {t.seeds:,}")
+    if t.seed + t.seeds - 1 >= MAX_SEED:
+        raise ConfigError(f"train.seed must be below 2**63 - train.seeds ({MAX_SEED - t.seeds:,}), not {t.seed:,}")
+    for where, seed in (("data.split_seed", d.split_seed), ("data.synthetic_seed", d.synthetic_seed)):
+        if not 0 <= seed < MAX_SEED:
+            raise ConfigError(f"{where} must be in [0, 2**63), not {seed:,}")
+    if i.bin_size is not None and i.bin_size < MIN_BIN_SIZE:
+        raise ConfigError(f"info.bin_size must be at least {MIN_BIN_SIZE:g}, not {i.bin_size:g}")
+    if i.snapshots > MAX_SNAPSHOTS:
+        raise ConfigError(f"info.snapshots must be at most {MAX_SNAPSHOTS:,}, not {i.snapshots:,}")
+    size = schedule_size(i, t.epochs)
+    if size > MAX_SNAPSHOTS:
+        hint = f" (raise info.every to at least {-(-t.epochs // (MAX_SNAPSHOTS - 2))})" if i.schedule == "every" else ""
+        raise ConfigError(
+            f"the {i.schedule} schedule over {t.epochs:,} epochs takes {size:,} snapshots; at most {MAX_SNAPSHOTS:,} are allowed{hint}"
+        )
 
 
 def _choice(kind: str, value: str, known: tuple[str, ...]) -> None:

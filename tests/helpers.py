@@ -63,3 +63,23 @@ def crashing_engine_child(config, run_dir, run_id, control, events, log) -> None
         os.dup2(sink.fileno(), 2)
     print("Fatal Python error: Segmentation fault (pretend)", file=sys.stderr, flush=True)
     runner.os._exit(3)
+
+
+def call_main(*args: str, capsys=None) -> tuple[int, str]:
+    """`ibtui ARGS` in this process (no interpreter start-up): (exit code, stderr and stdout
+    joined into one line of text; empty without capsys)."""
+    from ibtui.cli import main
+
+    saved = sys.argv
+    sys.argv = ["ibtui", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved
+    if capsys is None:
+        return code, ""
+    captured = capsys.readouterr()
+    return code, " ".join((captured.err + " " + captured.out).split())

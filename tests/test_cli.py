@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import run_cli
+from helpers import call_main, run_cli, tiny_config
 
 TINY = ["--epochs", "4", "--hidden", "4,3", "--estimator", "binning", "--device", "cpu"]
 
@@ -99,3 +99,61 @@ def test_messages_print_user_text_literally(tmp_path):
     csv.write_text("a:x:b,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     result = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--label", "nope", "--out", str(tmp_path / "r"))
     assert_one_clear_sentence(result, "a:x:b", "[odd].csv")
+
+
+def test_tui_with_an_out_that_holds_a_run_is_refused_as_run_does(tmp_path, capsys):
+    from ibtui.runs.runner import execute, prepare_run
+
+    out = tmp_path / "r"
+    execute(*prepare_run(tiny_config(**{"train.epochs": 2}), out))
+    code, text = call_main("tui", "--out", str(out), capsys=capsys)
+    assert code == 2 and "already holds a run" in text and "needs a terminal" not in text, text
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    code, text = call_main("tui", "--out", str(tmp_path / "other"), capsys=capsys)
+    assert code == 2 and "not empty" in text, text
+
+
+def test_hidden_with_an_empty_entry_is_refused(tmp_path, capsys):
+    code, text = call_main("run", "--hidden", "10,,3", "--out", str(tmp_path / "r"), capsys=capsys)
+    assert code == 2 and "'10,,3' has an empty entry" in text, text
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_export_and_report_of_a_run_without_snapshots_are_refused(tmp_path, capsys, command):
+    from ibtui.runs.store import RunStore
+
+    RunStore.create(tmp_path / "r", tiny_config()).close()  # an early stop: config and summary only
+    code, text = call_main(command, str(tmp_path / "r"), capsys=capsys)
+    assert code == 2 and "has no snapshots yet" in text, text
+    assert not list((tmp_path / "r").glob("*.png"))
+
+
+def test_the_headless_progress_counts_each_snapshot_once():
+    """A new run of 3 scheduled snapshots ends at 3/3, a resumed one counts the logged ones too."""
+    import io
+
+    from rich.console import Console
+
+    from ibtui.cli.progress import ConsoleProgress
+    from ibtui.engine.events import RunStarted, Snapshot, Stopping
+
+    config = tiny_config(**{"train.epochs": 4})
+    console = Console(file=io.StringIO(), width=200)
+
+    def snapshot(epoch):
+        return Snapshot("id", epoch, 0.0, [1.0], [1.0], [0.5], [0.5], {"binning": [[[1.0, 0.5]] * 4]})
+
+    for start, epochs in ((0, (0, 2, 4)), (2, (4,))):
+        progress = ConsoleProgress(console)
+        with progress:
+            progress.handle(RunStarted("id", config, ("a",) * 4, (6, 4, 3, 2), (0,), 10, 1.0, (0, 2, 4), start, "cpu", "d", True))
+            for epoch in epochs:
+                progress.handle(snapshot(epoch))
+        assert (progress.snapshots, progress.n_snapshots) == (3, 3)
+    progress = ConsoleProgress(console)
+    with progress:
+        progress.handle(RunStarted("id", config, ("a",) * 4, (6, 4, 3, 2), (0,), 10, 1.0, (0, 2, 4), 0, "cpu", "d", True))
+        progress.handle(Stopping("r", 2))
+    assert "finishing 2 estimates, Ctrl-C again to skip" in console.file.getvalue()

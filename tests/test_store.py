@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from ibtui.errors import StoreError
+from ibtui.errors import DataError, StoreError
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 from ibtui.runs.store import RunStore, load_run, read_snapshot_lines, write_atomic
 
@@ -99,6 +99,7 @@ def test_corrupt_checkpoint_is_a_clear_error_not_a_restart(tmp_path):
     store = RunStore.create(control_dir, tiny_config())
     store.summary["status"] = "interrupted"
     store._write_summary()
+    store.close()
     (control_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
     with pytest.raises(StoreError, match="checkpoint .* is damaged"):
         prepare_resume(control_dir)
@@ -141,6 +142,20 @@ def test_a_resume_that_cannot_start_changes_nothing(tmp_path, monkeypatch):
     (tmp_path / "run" / "checkpoint.pt").unlink()  # resuming would start over ...
     before = (tmp_path / "run" / "snapshots.jsonl").read_bytes()
     csv.rename(tmp_path / "moved.csv")  # ... but the data is gone
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         prepare_resume(tmp_path / "run")
     assert (tmp_path / "run" / "snapshots.jsonl").read_bytes() == before
+
+
+def test_write_atomic_syncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+    """The rename is durable only once the directory itself is fsynced."""
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_atomic(tmp_path / "f.json", b"one")
+    assert synced == [False, True]  # the file's data, then the directory's entry

@@ -23,7 +23,8 @@ err_console = Console(stderr=True, emoji=False)
 out_console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1  # a run that started and could not go on (a full disk, a diverged loss)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 and SIGHUP 129
 
 # -- options shared by `run` and `tui` -----------------------------------------------------------
 
@@ -52,8 +53,11 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="The run direct
 def _split_list(text: str | None, convert=str) -> tuple | None:
     if text is None:
         return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):  # "10,,3" is a typo, not [10, 3]
+        raise IbtuiError(f"'{text}' has an empty entry; give a comma-separated list of {convert.__name__} values like 10,7,5")
     try:
-        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+        return tuple(convert(part) for part in parts)
     except ValueError:
         raise IbtuiError(f"'{text}' is not a comma-separated list of {convert.__name__} values") from None
 

@@ -19,9 +19,13 @@ def export(
     csv: Annotated[bool, typer.Option("--csv", help="Also write snapshots.csv: epoch, seed, estimator, layer, I(X;T), I(T;Y).")] = False,
 ) -> None:
     """Write (again) the figures of a run directory; optionally a movie of its plane and a flat CSV."""
-    from ibtui.runs.store import load_run
+    from ibtui.errors import StoreError
+    from ibtui.runs.store import check_writable, load_run
 
-    load_run(run_dir)  # a clear error for a directory that is not a run
+    record = load_run(run_dir)  # a clear error for a directory that is not a run
+    if not record.snapshots:
+        raise StoreError(f"{run_dir} has no snapshots yet, so there is nothing to draw")
+    check_writable(record.path)  # a read-only run: one sentence before any figure is drawn
     if formats is None:
         figures = _export(run_dir)
     else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ibtui.engine.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot
+from ibtui.engine.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot, Stopping
 
 
 class ConsoleProgress:
@@ -38,6 +40,8 @@ class ConsoleProgress:
         self.next_line_epoch = 0
         self.total = 1
         self.snapshots = self.n_snapshots = 0
+        self.schedule: tuple[int, ...] = ()
+        self.stopping_said = False
 
     def __enter__(self) -> ConsoleProgress:
         self.bar.__enter__()
@@ -56,13 +60,21 @@ class ConsoleProgress:
             # epochs trained, and the snapshot count shows how far the estimates are.
             ixt, ity = event.mean_mi(self.estimator)[self.last_layer]
             info = f"last hidden I(X;T) {ixt:.2f} I(T;Y) {ity:.3f}"
-            self.snapshots += 1
+            # Snapshots arrive in epoch order: the count is the scheduled epochs up to this one
+            # (a count of events would add the resumed run's already-logged ones twice).
+            self.snapshots = bisect_right(self.schedule, event.epoch)
             self.bar.update(self.task, snapshots=f"{self.snapshots}/{self.n_snapshots} snapshots", info=info)
             if self.plain and (event.epoch >= self.next_line_epoch or event.epoch == self.total):
                 self.next_line_epoch = event.epoch + max(1, self.total // 10)
                 elapsed = f"{event.elapsed_s:.1f}s"
                 loss = sum(event.train_loss) / len(event.train_loss)
                 self.console.print(f"epoch {event.epoch:>{len(str(self.total))}}/{self.total}  loss {loss:.4f}  {info}  {elapsed}", highlight=False)
+        elif isinstance(event, Stopping):
+            text = f"finishing {event.pending} estimate{'s' if event.pending != 1 else ''}, Ctrl-C again to skip"
+            self.bar.update(self.task, info=text)
+            if not self.stopping_said and self.plain:  # a live bar shows it in place
+                self.console.print(text, highlight=False)
+            self.stopping_said = True
         elif isinstance(event, RunFinished | RunFailed):
             self.bar.update(self.task, completed=event.epoch)
 
@@ -70,8 +82,10 @@ class ConsoleProgress:
         config = event.config
         self.estimator = config.info.estimators[0]
         self.total = config.train.epochs
+        self.schedule = tuple(event.schedule)
         self.n_snapshots = len(event.schedule)
-        self.snapshots = sum(1 for epoch in event.schedule if epoch <= event.start_epoch)
+        # A resumed run has logged the snapshots up to its start; a new one has none yet.
+        self.snapshots = bisect_right(self.schedule, event.start_epoch) if event.start_epoch else 0
         # The last *hidden* layer: the softmax output, when measured, comes after it.
         self.last_layer = len(config.model.hidden) - 1
         seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ibtui.cli.common import (
-    EXIT_INTERRUPTED, ActivationOpt, BatchOpt, BinSizeOpt, CsvOpt, DatasetOpt, DeviceOpt, DropoutOpt, EpochsOpt,
+    EXIT_FAILED, ActivationOpt, BatchOpt, BinSizeOpt, CsvOpt, DatasetOpt, DeviceOpt, DropoutOpt, EpochsOpt,
     EstimatorOpt, FeaturesOpt, HiddenOpt, L2Opt, LabelOpt, LrOpt, NoiseOpt, OutOpt, PresetOpt, SaveActOpt, SeedOpt,
     SeedsOpt, app, build_config, err_console, fail, out_console,
 )
@@ -23,49 +23,136 @@ def _export(run_dir: Path) -> list[Path]:
     return export_run(run_dir)
 
 
-class StopOnSigint:
-    """First Ctrl-C: ask the engine to stop at the next step and save; a second one aborts."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopOnSignals:
+    """Ctrl-C (SIGINT), SIGTERM (a scheduler, `timeout`, systemd) and SIGHUP (a closed SSH
+    session or tmux) all stop a run the same way.
+
+    First signal: control.request_stop(): training stops, the estimates of every snapshot already
+    taken are finished and the checkpoint is written at the last kept one. Second:
+    request_stop() again, which skips the remaining estimates. Third: abort (KeyboardInterrupt),
+    recorded as "interrupted". `exit_code` is 128 + the first signal's number. A signal that was
+    ignored when we started (nohup's SIGHUP, a background job's SIGINT) stays ignored.
+    """
 
     def __init__(self, control) -> None:
         self.control = control
-        self.previous = None
+        self.previous: dict[int, object] = {}
+        self.signum: int | None = None
+        self.count = 0
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        for signum in STOP_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue
+            self.previous[signum] = previous
+            signal.signal(signum, self._handle)
         return self
 
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
     def _handle(self, signum, frame):
-        if self.control.stop_requested:
-            signal.signal(signal.SIGINT, self.previous)
+        self.count += 1
+        if self.signum is None:
+            self.signum = signum
+        if signum == signal.SIGHUP and sys.stderr.isatty():
+            _detach_from_terminal()  # the terminal is gone: writing to it would fail the run
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            self.control.request_stop()
+            _say(f"\n{name}: stopping; finishing the estimates already taken and saving (Ctrl-C again to skip them)...")
+        elif self.count == 2:
+            self.control.request_stop()  # the engine's second stop: skip the remaining estimates
+            _say(f"\n{name} again: skipping the remaining estimates (once more to abort)...")
+        else:
+            self._restore()
             raise KeyboardInterrupt
-        self.control.request_stop()
-        err_console.print("\nStopping at the next step and saving (Ctrl-C again to abort)...")
+
+    def _restore(self) -> None:
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        self.previous = {}
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        self._restore()
         return False
+
+
+StopOnSigint = StopOnSignals  # the old name, for callers outside the CLI
+
+
+def _detach_from_terminal() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+
+
+def _say(text: str) -> None:
+    try:
+        err_console.print(text, highlight=False, markup=False)
+    except OSError:  # a closed terminal must not turn a stop into a crash
+        pass
 
 
 def _run_headless(trainer, store, quiet: bool = False) -> None:
     """Drive a prepared run with a progress bar, export its PNGs, and exit as the outcome says."""
-    from ibtui.runs.runner import execute
+    from ibtui.runs.runner import describe_os_error, execute
     from ibtui.engine.control import RunControl
     from ibtui.cli.progress import ConsoleProgress
 
     control = RunControl()
-    with StopOnSigint(control), ConsoleProgress(err_console, quiet=quiet) as progress:
-        outcome = execute(trainer, store, [progress.handle], control)
-    figures = _export(outcome.run_dir)
+    run_dir = store.path
+    stops = StopOnSignals(control)
+    try:
+        with stops, ConsoleProgress(err_console, quiet=quiet) as progress:
+            outcome = execute(trainer, store, [progress.handle], control)
+    except KeyboardInterrupt:
+        _say(f"Aborted; continue with: ibtui resume {run_dir}")
+        raise typer.Exit(stops.exit_code) from None
+    except OSError as exc:
+        status = "recorded" if store.status_recorded else "not recorded: the disk took no more"
+        fail(
+            f"the run stopped: {describe_os_error(exc)}; what was written is in {run_dir} "
+            f"(status {status}); free space and continue with 'ibtui resume {run_dir}'",
+            EXIT_FAILED,
+        )
+    try:
+        figures = _export(outcome.run_dir)
+    except OSError as exc:
+        figures = []
+        _say(f"ibtui: could not write the figures: {describe_os_error(exc)}; 'ibtui export {outcome.run_dir}' writes them later")
     for figure in figures:
-        err_console.print(f"wrote {figure}", highlight=False, markup=False)
+        _say(f"wrote {figure}")
     if outcome.status == "interrupted":
-        err_console.print(f"Interrupted at epoch {outcome.epoch}; continue with: ibtui resume {outcome.run_dir}", highlight=False, markup=False)
-        out_console.print(str(outcome.run_dir), highlight=False, markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        resume_from = store.summary.get("checkpoint_epoch", 0)
+        _say(
+            f"Stopped with training at epoch {outcome.epoch}; a resume continues from epoch {resume_from:,} "
+            f"(the last checkpoint): ibtui resume {outcome.run_dir}"
+        )
+        _print_out(str(outcome.run_dir))
+        raise typer.Exit(stops.exit_code)
     if outcome.status == "failed":
-        out_console.print(str(outcome.run_dir), highlight=False, markup=False)
-        fail(f"the run failed: {outcome.reason} (everything measured so far is in {outcome.run_dir})")
-    out_console.print(str(outcome.run_dir), highlight=False, markup=False)
+        _print_out(str(outcome.run_dir))
+        fail(f"the run failed: {outcome.reason} (everything measured so far is in {outcome.run_dir})", EXIT_FAILED)
+    _print_out(str(outcome.run_dir))
+
+
+def _print_out(text: str) -> None:
+    try:
+        out_console.print(text, highlight=False, markup=False)
+    except OSError:
+        pass
 
 
 @app.command()
@@ -95,16 +182,21 @@ def run(
     """Train headless with a live progress bar; write the run directory and its PNGs."""
     options = {k: v for k, v in locals().items() if k not in ("out", "quiet")}
     config = build_config(**options)
-    from ibtui.runs.runner import default_run_dir, prepare_run  # imports torch: after the options are checked
+    from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
 
-    trainer, store = prepare_run(config, out or default_run_dir(config))
+    trainer, store = prepare_run(config, out)  # no --out: a new runs/<name>-<date-time>
     _run_headless(trainer, store, quiet)
 
 
 def tui(**options) -> None:
     """Open the interactive app with the form filled from a preset and these options."""
     out = options.pop("out")
-    _launch_tui(build_config(**options), out)
+    config = build_config(**options)
+    if out is not None:  # refused as `ibtui run` refuses it, before the app takes the terminal
+        from ibtui.runs.store import check_new_run_dir
+
+        check_new_run_dir(out)
+    _launch_tui(config, out)
 
 
 # `ibtui tui` takes exactly the options of `ibtui run` (but --quiet): one list, kept in one place.

@@ -32,7 +32,7 @@ from ibtui.engine import workers
 from ibtui.runs.analysis import analyse_snapshots
 from ibtui.config import RunConfig, validate
 from ibtui.errors import ConfigError, StoreError
-from ibtui.runs.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, load_run, write_atomic
+from ibtui.runs.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, check_writable, load_run, locked_run, write_atomic
 
 ESTIMATES_DIR = "estimates"
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.npz$")
@@ -166,8 +166,18 @@ def estimate_label(config: RunConfig) -> str:
 
 def reestimate(run_dir: str | Path, config: RunConfig, label: str | None = None, *, overwrite: bool = False,
                progress: Callable[[int, int], None] | None = None) -> Path:
-    """Estimate every saved snapshot with `config.info`; write RUN/estimates/<label>/. Returns that path."""
+    """Estimate every saved snapshot with `config.info`; write RUN/estimates/<label>/. Returns that path.
+
+    Writes into the run, so it holds the run's writer lock: never beside a run or resume of it.
+    """
     record = load_run(run_dir)
+    check_writable(record.path)  # a read-only run: one sentence before any estimate
+    with locked_run(record.path):
+        return _reestimate(record, config, label, overwrite=overwrite, progress=progress)
+
+
+def _reestimate(record, config: RunConfig, label: str | None, *, overwrite: bool,
+                progress: Callable[[int, int], None] | None) -> Path:
     files = activation_files(record.path)
     if not files:
         raise StoreError(

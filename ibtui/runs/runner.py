@@ -11,7 +11,6 @@ import os
 import queue
 import signal
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
 from ibtui.engine.processes import die_with_parent, spawn_context
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
-from ibtui.runs.store import RunStore
+from ibtui.runs.store import RunStore, check_new_run_dir
 from ibtui.engine.control import RunControl
 from ibtui.engine.trainer import Trainer
 
@@ -37,6 +36,12 @@ class RunOutcome:
 
 
 def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
+    """A free root/<name>-<date-time>[-N] path, not made yet (so a run refused before it starts
+    leaves nothing). Two processes asking in the same second may get the same path; the writer
+    lock then refuses the second one. prepare_run(config, None, root=...) claims the directory
+    atomically instead, and is what `ibtui run` without --out uses."""
+    import time
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{config.name}-{stamp}"
     suffix = 1
@@ -53,26 +58,41 @@ def with_absolute_paths(config: RunConfig) -> RunConfig:
     return config
 
 
-def prepare_run(config: RunConfig, run_dir: str | Path, run_id: str | None = None) -> tuple[Trainer, RunStore]:
-    """Everything that can fail on bad input, in the order that writes nothing before it is checked."""
+def prepare_run(config: RunConfig, run_dir: str | Path | None = None, run_id: str | None = None, root: str | Path = "runs") -> tuple[Trainer, RunStore]:
+    """Everything that can fail on bad input, in the order that writes nothing before it is checked.
+
+    Without run_dir the run goes to a new root/<name>-<date-time> directory, made only once the
+    data and device are known to work.
+    """
     config = with_absolute_paths(config)
+    if run_dir is not None:
+        check_new_run_dir(Path(run_dir))  # before loading the data: a taken --out is the cheaper refusal
     trainer = Trainer(config, run_id=run_id)
-    store = RunStore.create(run_dir, config)
+    store = RunStore.create(run_dir, config) if run_dir is not None else RunStore.claim_default(root, config)
     return trainer, store
 
 
 def prepare_resume(run_dir: str | Path, run_id: str | None = None) -> tuple[Trainer, RunStore]:
     """Check that the run can go on (data, device, checkpoint) before touching its files."""
     store, state = RunStore.reopen(run_dir)
-    trainer = Trainer(store.config, run_id=run_id or store.summary.get("run_id"))
-    if state is not None:
-        trainer.load_checkpoint(state)
-    store.discard_after_checkpoint()
+    try:
+        trainer = Trainer(store.config, run_id=run_id or store.summary.get("run_id"))
+        if state is not None:
+            trainer.load_checkpoint(state)
+        store.discard_after_checkpoint()
+    except BaseException:
+        store.close()  # releases the lock: a refused resume leaves the run as it was
+        raise
     return trainer, store
 
 
 def execute(trainer: Trainer, store: RunStore, listeners: Iterable[Listener] = (), control: RunControl | None = None) -> RunOutcome:
-    """Run to the end (or a stop), feeding the store first so listeners only see what is saved."""
+    """Run to the end (or a stop), feeding the store first so listeners only see what is saved.
+
+    The store is closed (its lock released) when this returns or raises. An exception is
+    recorded in summary.json when the disk allows: KeyboardInterrupt (an abort) as
+    "interrupted", anything else as "failed"; the run stays resumable from its last checkpoint.
+    """
     listeners = list(listeners)
     outcome = RunOutcome(store.path, "failed", 0, 0.0, "the run ended without a final event")
     try:
@@ -81,13 +101,29 @@ def execute(trainer: Trainer, store: RunStore, listeners: Iterable[Listener] = (
             for listener in listeners:
                 listener(event)
             if isinstance(event, RunFinished):
-                outcome = RunOutcome(store.path, event.status, event.epoch, event.elapsed_s)
+                # The store has the last word: a "finished" run with snapshots missing is failed.
+                status = store.summary.get("status", event.status)
+                outcome = RunOutcome(store.path, status, event.epoch, event.elapsed_s, store.summary.get("reason"))
             elif isinstance(event, RunFailed):
                 outcome = RunOutcome(store.path, "failed", event.epoch, event.elapsed_s, event.reason)
+    except KeyboardInterrupt:
+        store.mark_failed("aborted before the pending estimates were done", status="interrupted")
+        raise
+    except OSError as exc:
+        store.mark_failed(describe_os_error(exc))
+        raise
     except BaseException as exc:
         store.mark_failed(f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        store.close()
     return outcome
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'cannot write /r/summary.json: No space left on device' (one clause, no traceback)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot write{where}: {exc.strerror or exc}"
 
 
 # -- the engine in its own process ------------------------------------------------------------
