@@ -35,7 +35,7 @@ HiddenOpt = Annotated[str | None, typer.Option(help="Hidden layer widths, comma-
 L2Opt = Annotated[float | None, typer.Option("--l2", help="L2 factor: loss += l2 * sum of squared weights.")]
 DropoutOpt = Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer while training.")]
 NoiseOpt = Annotated[float | None, typer.Option("--noise-variance", help="KDE noise variance sigma^2.")]
-EstimatorOpt = Annotated[list[str] | None, typer.Option("--estimator", help="kde_upper, kde_lower, binning, adaptive (repeatable).")]
+EstimatorOpt = Annotated[list[str] | None, typer.Option("--estimator", help="kde_upper, kde_lower, binning, adaptive, ksg, edge (repeatable).")]
 BinSizeOpt = Annotated[float | None, typer.Option(help="Binning: bin size (Saxe: 0.07).")]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed (the first seed of an ensemble).")]
 SeedsOpt = Annotated[int | None, typer.Option(help="Number of seeds trained at once as one batched model.")]

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.context import SpawnContext, SpawnProcess
+from pathlib import Path
 
 POLICY_VARIABLE = "OMP_WAIT_POLICY"
 POLICY = "PASSIVE"
@@ -95,3 +96,12 @@ def _watch(parent_pid: int, on_orphan: Callable[[], None] | None, grace_s: float
         on_orphan()
         time.sleep(grace_s)
     os._exit(1)
+
+
+def last_line(log: Path) -> str:
+    """The last non-blank line of a process's log: what it said before it died (\"\" if none)."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""

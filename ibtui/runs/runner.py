@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
-from ibtui.engine.processes import die_with_parent, spawn_context
+from ibtui.engine.processes import die_with_parent, last_line, spawn_context
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
 from ibtui.runs.store import RunStore, check_new_run_dir
 from ibtui.engine.control import RunControl
@@ -165,7 +165,7 @@ def execute_in_process(
                     kind, payload = events.get(timeout=0.5)
                 except queue.Empty:
                     reason = f"the engine process ended unexpectedly (exit code {process.exitcode})"
-                    last_words = _last_line(log)
+                    last_words = last_line(log)
                     return RunOutcome(Path(run_dir), "failed", 0, 0.0, f"{reason}: {last_words}" if last_words else reason)
             if kind == "event":
                 for listener in listeners:
@@ -180,14 +180,6 @@ def execute_in_process(
         if process.is_alive():
             process.terminate()
         log.unlink(missing_ok=True)
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
 
 
 def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, control: RunControl, events, log: str) -> None:

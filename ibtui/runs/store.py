@@ -361,15 +361,20 @@ def load_run(run_dir: str | Path) -> RunRecord:
         raise StoreError(f"cannot read the run directory {path}: {exc.strerror or exc}") from None
 
 
-def _load_run(path: Path) -> RunRecord:
+def read_run_config(path: Path) -> RunConfig:
+    """A run directory's config, or a StoreError saying in one sentence why it is not a run."""
     if not path.is_dir():
         raise StoreError(f"{path} is not a run directory (it does not exist)")
-    if not (path / CONFIG_FILE).exists():
+    if not (path / CONFIG_FILE).is_file():
         raise StoreError(f"{path} is not a run directory (it has no {CONFIG_FILE})")
     try:
-        config = load_toml(path / CONFIG_FILE)
+        return load_toml(path / CONFIG_FILE)
     except ConfigError as exc:
         raise StoreError(f"{path} holds a run this ibtui cannot read: {exc}") from None
+
+
+def _load_run(path: Path) -> RunRecord:
+    config = read_run_config(path)
     summary: dict[str, Any] = {}
     if (path / SUMMARY_FILE).exists():
         try:

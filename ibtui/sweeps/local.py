@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibtui.engine.processes import last_line
 from ibtui.sweeps.display import NullDisplay, SweepDisplay
 from ibtui.sweeps.points import FINISHED, LOGS_DIR, POINTS_DIR, RESUME, last_epoch, point_state, read_status
 from ibtui.sweeps.spec import Point
@@ -140,14 +141,6 @@ class LocalScheduler:
             status = "failed"
         reason = None
         if status == "failed":
-            reason = _last_line(self.sweep_dir / LOGS_DIR / f"{child.point.name}.log") or f"exit code {child.process.returncode}"
+            reason = last_line(self.sweep_dir / LOGS_DIR / f"{child.point.name}.log") or f"exit code {child.process.returncode}"
         self.display.point_ended(child.point.name, status, reason)
         return status
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""

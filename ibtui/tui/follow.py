@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ibtui.config import RunConfig, load_toml
+from ibtui.config import RunConfig
 from ibtui.engine.events import Event, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import snapshot_epochs
-from ibtui.errors import ConfigError, StoreError
-from ibtui.runs.store import CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE
+from ibtui.errors import StoreError
+from ibtui.runs.store import SNAPSHOTS_FILE, SUMMARY_FILE, read_run_config
 
 ENDED = ("finished", "interrupted", "failed")
 
@@ -31,14 +31,7 @@ ENDED = ("finished", "interrupted", "failed")
 def open_run(run_dir: str | Path) -> tuple[Path, RunConfig]:
     """The run directory and its config, or a StoreError saying in one sentence why not."""
     path = Path(run_dir)
-    if not path.is_dir():
-        raise StoreError(f"{path} is not a run directory (it does not exist)")
-    if not (path / CONFIG_FILE).is_file():
-        raise StoreError(f"{path} is not a run directory (it has no {CONFIG_FILE})")
-    try:
-        return path, load_toml(path / CONFIG_FILE)
-    except ConfigError as exc:
-        raise StoreError(f"{path} holds a run this ibtui cannot read: {exc}") from None
+    return path, read_run_config(path)
 
 
 class RunFollower:
