@@ -90,14 +90,34 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, monk
     )
 
 
-def test_pause_really_pauses():
-    """While paused no epoch is trained (estimates already under way may still arrive), and the
-    paused time is not counted as training time."""
-    control = RunControl()
+def test_pause_really_pauses(monkeypatch):
+    """While paused the engine sits in RunControl.wait_while_paused and trains nothing, and the
+    paused time is not counted as training time. The pause is made to last 1,000 s of a fake
+    clock, so counting it would show in elapsed_s whatever the machine's load."""
+    import types
+
+    from ibtui.engine import control as control_module
+    from ibtui.engine import trainer as trainer_module
+
+    offset = [0.0]
+    clock = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if not n.startswith("_")})
+    clock.perf_counter = lambda: time.perf_counter() + offset[0]
+    monkeypatch.setattr(control_module, "time", clock)
+    monkeypatch.setattr(trainer_module, "time", clock)
+
+    entered, release = threading.Event(), threading.Event()
+
+    class CountingControl(RunControl):
+        def wait_while_paused(self):
+            offset[0] += 1000.0  # the pause "lasts" 1,000 s
+            entered.set()
+            release.wait(120)
+            super().wait_while_paused()
+
+    control = CountingControl()
     stream = Trainer(tiny_config(**{"train.epochs": 100_000})).run(control)
     events = []
     consumer = threading.Thread(target=lambda: [events.append(e) for e in stream])
-    started = time.perf_counter()
     consumer.start()
 
     def trained_epoch():
@@ -106,18 +126,19 @@ def test_pause_really_pauses():
     while trained_epoch() < 3:
         time.sleep(0.01)
     control.pause()
-    time.sleep(0.3)  # the step in progress finishes
+    assert entered.wait(120), "the engine never reached its pause"
+    count = len(events)
+    time.sleep(0.3)  # an observation window: nothing may arrive while the engine waits
+    assert len(events) == count
     at_pause = trained_epoch()
-    time.sleep(0.8)
-    assert trained_epoch() == at_pause
     control.resume()
+    release.set()
     while trained_epoch() <= at_pause:
         time.sleep(0.01)
     control.abort()  # stop without waiting for the estimates behind (this run has 50,000 to come)
-    consumer.join(60)
-    wall = time.perf_counter() - started
+    consumer.join(120)
     assert isinstance(events[-1], RunFinished)
-    assert events[-1].elapsed_s < wall - 0.9  # at least 1.1 s paused, none of it counted
+    assert events[-1].elapsed_s < 1000.0  # the 1,000 paused seconds are not training time
 
 
 def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):

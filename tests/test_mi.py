@@ -125,15 +125,16 @@ def test_identical_points_give_zero(estimator):
         assert ity == pytest.approx(0.0, abs=1e-12)
 
 
-def test_upper_bound_is_at_least_lower_bound():
+def test_upper_bound_of_i_xt_is_at_least_the_lower_bound():
+    """Both bound the same I(X; T + noise), so upper >= lower is a theorem for I(X;T); for I(T;Y),
+    a difference of two bounded terms, it is not, and no order is asserted."""
     rng = np.random.default_rng(1)
     for noise in (1e-3, 1e-2, 1e-1, 1.0):
         t = np.tanh(rng.normal(size=(300, 4)) * 2)
         y = rng.integers(0, 3, 300)
         up = mi.kde_mi(t, y, noise, "upper")
         lo = mi.kde_mi(t, y, noise, "lower")
-        assert up[0] >= lo[0]
-        assert up[1] >= lo[1] - 1e-12 or up[1] == pytest.approx(lo[1], abs=1e-6)
+        assert up[0] > lo[0]
 
 
 @pytest.mark.parametrize("bound", KDE_BOUNDS)
@@ -372,17 +373,14 @@ def test_kde_ity_near_collapse_follows_the_exact_value_and_may_dip_below_zero(kd
             got = mi.kde_mi(np.array(t), np.array(y), 1.0, bound)[1]
             assert exact >= 0
             assert got == pytest.approx(exact, abs=tolerance)
-    # The documented case: the exact I(T;Y) is +1.5e-9 bits, float32 rounding of the kernel sums
-    # returns about -1.5e-9 on the compiled path (the torch path sums in float64 and follows the
-    # exact value). It is reported as computed, not clamped.
+    # A near-collapse case: the exact I(T;Y) is +1.5e-9 bits; the float32 kernel sums of the
+    # compiled path must stay within 1e-8 bits of it (a more accurate kernel only gets closer),
+    # the float64 torch path within 1e-12. It is reported as computed, not clamped.
     t, y = np.array([[-0.321], [-0.342], [-0.363]]), np.array([1, 2, 1])
     exact = reference_kde(t, y, 1.0, "lower")[1]
     got = mi.kde_mi(t, y, 1.0, "lower")[1]
     assert 0 < exact < 1e-8
-    if kde_path == "torch":
-        assert got == pytest.approx(exact, abs=1e-12)
-    else:
-        assert -1e-8 < got < 0
+    assert got == pytest.approx(exact, abs=1e-12 if kde_path == "torch" else 1e-8)
 
 
 # ---------------------------------------------------------------------------------------------
