@@ -280,7 +280,7 @@ class Recorder:
         if info.save_activations:
             import io
 
-            from ibtui.runs.store import ACTIVATIONS_DIR, write_atomic
+            from ibtui.runs.files import ACTIVATIONS_DIR, write_atomic
 
             (self.out / ACTIVATIONS_DIR).mkdir(exist_ok=True)
             buffer = io.BytesIO()

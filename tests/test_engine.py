@@ -10,7 +10,7 @@ import torch
 
 from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
-from ibtui.runs.store import load_run
+from ibtui.runs.record import load_run
 from ibtui.engine import trainer as train, workers
 from ibtui.engine.control import RunControl
 from ibtui.engine.trainer import Trainer

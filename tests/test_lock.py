@@ -12,7 +12,9 @@ import pytest
 from ibtui.errors import StoreError
 from ibtui.runs.reestimate import reestimate
 from ibtui.runs.runner import default_run_dir, execute, prepare_resume, prepare_run
-from ibtui.runs.store import LOCK_FILE, PROBE_FILE, RunStore, claim_run_dir, locked_run
+from ibtui.runs.files import LOCK_FILE, PROBE_FILE, claim_run_dir
+from ibtui.runs.lock import locked_run
+from ibtui.runs.store import RunStore
 
 from helpers import REPO, tiny_config
 
@@ -35,7 +37,7 @@ def test_a_second_writer_is_refused_naming_the_holders_pid(tmp_path):
 def test_a_writer_that_opened_a_lock_file_being_removed_locks_the_new_one(tmp_path, monkeypatch):
     """unlink-on-release must not let two writers in: after locking, RunLock checks that the
     path still names the file it locked, and otherwise retries with the new one."""
-    from ibtui.runs.store import RunLock
+    from ibtui.runs.lock import RunLock
 
     run = tmp_path / "run"
     run.mkdir()
@@ -79,7 +81,7 @@ def test_a_lock_left_by_a_killed_process_never_blocks(tmp_path):
     RunStore.create(run, tiny_config()).close()
     code = textwrap.dedent(f"""
         import os, sys
-        from ibtui.runs.store import RunLock
+        from ibtui.runs.lock import RunLock
         from pathlib import Path
         lock = RunLock(Path({str(run)!r}))
         print("locked", flush=True)
@@ -144,6 +146,6 @@ def test_estimate_into_a_run_that_is_being_written_is_refused(tmp_path):
 
 
 def load_config(run):
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     return load_run(run).config

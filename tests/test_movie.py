@@ -13,7 +13,7 @@ from test_png import fake_run
 
 def test_the_movie_has_a_frame_per_snapshot_and_holds_the_last(tmp_path):
     from ibtui.export.movie import GIF_FILE, movie_animation, movie_frames, write_movie
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     run = fake_run(tmp_path / "run", epochs=40)
     record = load_run(run)
@@ -40,7 +40,7 @@ def test_export_csv_has_one_row_per_snapshot_seed_estimator_layer(tmp_path, monk
     run = fake_run(tmp_path / "run", seeds=2, epochs=50)
     code, out, err = cli(monkeypatch, capsys, "export", str(run), "--csv")
     assert code == 0, err
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     record = load_run(run)
     with open(run / "snapshots.csv", newline="") as handle:

@@ -20,7 +20,8 @@ import pytest
 from ibtui.config import RunConfig
 from ibtui.engine.events import RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import saxe_epochs
-from ibtui.runs.store import RunStore, load_run
+from ibtui.runs.record import load_run
+from ibtui.runs.store import RunStore
 from ibtui.export.png import (
     INFO_PLANE_FILE,
     LOSS_FILE,

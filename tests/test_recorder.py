@@ -18,7 +18,7 @@ from ibtui import estimators
 from ibtui.config import load_toml
 from ibtui.recorder import Recorder, RecorderError, _main_hidden
 from ibtui.runs.analysis import analyse_run
-from ibtui.runs.store import load_run
+from ibtui.runs.record import load_run
 from tests.helpers import REPO, run_cli
 
 

@@ -10,7 +10,8 @@ import torch
 from ibtui.errors import StoreError
 from ibtui.engine.events import RunFinished, RunStarted, Snapshot
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
-from ibtui.runs.store import RunStore, load_run
+from ibtui.runs.record import load_run
+from ibtui.runs.store import RunStore
 
 from helpers import snapshot_lines_without_timing, tiny_config
 

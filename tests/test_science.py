@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ibtui.runs.runner import execute, prepare_run
-from ibtui.runs.store import load_run
+from ibtui.runs.record import load_run
 from ibtui.engine.trainer import Trainer
 
 from helpers import tiny_config
@@ -70,7 +70,7 @@ def test_summary_stores_the_analysis(saved_run):
     assert analysis["seeds"] == 2
     # The stored verdicts are those of the logged snapshots, judged again here from the log.
     from ibtui.runs.analysis import analyse_snapshots
-    from ibtui.runs.store import read_snapshot_lines
+    from ibtui.runs.record import read_snapshot_lines
 
     records, _ = read_snapshot_lines(saved_run / "snapshots.jsonl")
     again = analyse_snapshots(records, summary["layers"])

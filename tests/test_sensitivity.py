@@ -38,7 +38,7 @@ def test_sensitivity_writes_every_setting_and_one_sentence_per_layer(tmp_path, m
     # the setting the run used reproduces the run's own numbers
     same = sens.measure(run_dir, ("binning",), bin_sizes=(0.07,))
     from ibtui.runs.analysis import analyse_run
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     own = analyse_run(load_run(run_dir))["estimators"]["binning"]
     assert [e["ixt"]["peak_bits"] for e in same["settings"][0]["layers"]] == pytest.approx([e["ixt"]["peak_bits"] for e in own], abs=1e-12)

@@ -21,7 +21,7 @@ from ibtui.engine import workers
 from ibtui.engine.control import RunControl, StopRequested
 from ibtui.engine.events import Checkpoint, Progress, RunFinished, Snapshot, Stopping
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
-from ibtui.runs.store import load_run
+from ibtui.runs.record import load_run
 
 needs_two_cores = pytest.mark.skipif(torch.get_num_threads() < 2, reason="one core: estimates are made in line, no backlog")
 

@@ -7,7 +7,9 @@ import pytest
 
 from ibtui.errors import DataError, StoreError
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
-from ibtui.runs.store import RunStore, load_run, read_snapshot_lines, write_atomic
+from ibtui.runs.files import write_atomic
+from ibtui.runs.record import load_run, read_snapshot_lines
+from ibtui.runs.store import RunStore
 
 from helpers import snapshot_lines_without_timing, tiny_config
 

@@ -133,7 +133,7 @@ def test_a_local_sweep_runs_every_point_then_skips_them_and_reports(tmp_path, mo
         assert status(out / name) == "finished"
         assert (out / name / "info_plane.png").exists()
         assert len(records_without_timing(out / name)) == 7  # epochs 0, 2, ..., 12
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     assert load_run(out / "activation=relu").config.train.seeds == 2
     report = (out / "REPORT.md").read_text()

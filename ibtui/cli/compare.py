@@ -23,7 +23,7 @@ def compare(
     from ibtui.export.grid import common_estimator
     from ibtui.export.png import PALETTE, save_figure
     from ibtui.runs.analysis import analyse_run
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     if len(run_dirs) < 2:
         raise IbtuiError("compare needs at least two run directories")

@@ -23,7 +23,7 @@ def estimate(
 ) -> None:
     """Re-estimate the information plane from saved activations, without training: RUN/estimates/<label>/."""
     from ibtui.runs.reestimate import changed_config, reestimate
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
     from ibtui.export.png import INFO_PLANE_FILE, info_plane_figure, save_figure
 
     record = load_run(run_dir)

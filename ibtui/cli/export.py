@@ -20,7 +20,8 @@ def export(
 ) -> None:
     """Write (again) the figures of a run directory; optionally a movie of its plane and a flat CSV."""
     from ibtui.errors import StoreError
-    from ibtui.runs.store import check_writable, load_run
+    from ibtui.runs.files import check_writable
+    from ibtui.runs.record import load_run
 
     record = load_run(run_dir)  # a clear error for a directory that is not a run
     if not record.snapshots:

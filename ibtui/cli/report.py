@@ -19,7 +19,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (or RUN
     from ibtui.runs.analysis import VERDICT_COLUMNS, analyse_run, verdict_rows
     from ibtui.config import what_ran
     from ibtui.errors import StoreError
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
     from ibtui.sweeps.spec import is_sweep_dir
 
     if is_sweep_dir(run_dir):  # a sweep: its verdict matrix and SWEEP/REPORT.md (ibtui.sweeps.report)

@@ -193,7 +193,7 @@ def tui(**options) -> None:
     out = options.pop("out")
     config = build_config(**options)
     if out is not None:  # refused as `ibtui run` refuses it, before the app takes the terminal
-        from ibtui.runs.store import check_new_run_dir
+        from ibtui.runs.files import check_new_run_dir
 
         check_new_run_dir(out)
     _launch_tui(config, out)

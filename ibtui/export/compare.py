@@ -17,7 +17,7 @@ from ibtui.export.png import (
     LABEL_SIZE, LAYER_MARKERS, PALETTE, PANEL_TITLE_SIZE, TITLE_SIZE, _epoch_axis, _limit, _nanmean, _style,
     _summary_float, estimator_title,
 )
-from ibtui.runs.store import RunRecord
+from ibtui.runs.record import RunRecord
 
 MAX_RUNS = len(PALETTE)
 

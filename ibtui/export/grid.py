@@ -19,7 +19,7 @@ from ibtui.export.png import (
     LAYER_MARKERS, PANEL_TITLE_SIZE, TITLE_SIZE, _cmap, _decimate, _epoch_norm, _limit, _nanmean, _style,
     _summary_float, estimator_title,
 )
-from ibtui.runs.store import RunRecord
+from ibtui.runs.record import RunRecord
 
 MAX_COLUMNS = 4
 

@@ -26,7 +26,8 @@ from ibtui.export.png import (
     LABEL_SIZE, LAYER_MARKERS, PANEL_TITLE_SIZE, _bounds, _cmap, _decimate, _epoch_norm, _header, _limit, _nanmean,
     _style, _summary_float, estimator_title,
 )
-from ibtui.runs.store import FILE_MODE, RunRecord, load_run
+from ibtui.runs.files import FILE_MODE
+from ibtui.runs.record import RunRecord, load_run
 
 GIF_FILE = "info_plane.gif"
 MP4_FILE = "info_plane.mp4"

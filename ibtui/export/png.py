@@ -22,7 +22,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 
 from ibtui.config import short_number, what_ran
 from ibtui.export.mi_curves import MI_CURVES_FILE, mi_curves_figure
-from ibtui.runs.store import RunRecord, load_run, write_atomic
+from ibtui.runs.files import write_atomic
+from ibtui.runs.record import RunRecord, load_run
 
 DPI = 150
 INFO_PLANE_FILE = "info_plane.png"

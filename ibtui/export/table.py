@@ -11,7 +11,9 @@ import csv
 import io
 from pathlib import Path
 
-from ibtui.runs.store import load_run, write_atomic
+from ibtui.runs.files import write_atomic
+
+from ibtui.runs.record import load_run
 
 CSV_FILE = "snapshots.csv"
 HEADER = ("epoch", "seed", "estimator", "layer", "layer_name", "I(X;T)", "I(T;Y)")

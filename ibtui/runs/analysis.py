@@ -259,7 +259,7 @@ def _name(names: Sequence[str] | None, index: int, count: int) -> str:
 
 
 def analyse_run(record: Any, rule: CompressionRule = DEFAULT_RULE) -> dict[str, Any]:
-    """analyse_snapshots for a RunRecord (ibtui.runs.store.load_run)."""
+    """analyse_snapshots for a RunRecord (ibtui.runs.record.load_run)."""
     return analyse_snapshots(record.snapshots, record.layer_names or None, rule)
 
 

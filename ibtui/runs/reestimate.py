@@ -32,7 +32,9 @@ from ibtui.engine import workers
 from ibtui.runs.analysis import analyse_snapshots
 from ibtui.config import RunConfig, validate
 from ibtui.errors import ConfigError, StoreError
-from ibtui.runs.store import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, check_writable, load_run, locked_run, write_atomic
+from ibtui.runs.files import ACTIVATIONS_DIR, CONFIG_FILE, SNAPSHOTS_FILE, SUMMARY_FILE, check_writable, write_atomic
+from ibtui.runs.lock import locked_run
+from ibtui.runs.record import load_run
 
 ESTIMATES_DIR = "estimates"
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.npz$")

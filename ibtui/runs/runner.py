@@ -19,7 +19,8 @@ from ibtui.config import RunConfig
 from ibtui.errors import IbtuiError
 from ibtui.engine.processes import die_with_parent, last_line, spawn_context
 from ibtui.engine.events import Checkpoint, Event, RunFailed, RunFinished, Snapshot
-from ibtui.runs.store import RunStore, check_new_run_dir
+from ibtui.runs.files import check_new_run_dir
+from ibtui.runs.store import RunStore
 from ibtui.engine.control import RunControl
 from ibtui.engine.trainer import Trainer
 

@@ -24,7 +24,8 @@ from ibtui.engine import workers
 from ibtui.errors import ConfigError, StoreError
 from ibtui.runs.analysis import analyse_snapshots
 from ibtui.runs.reestimate import activation_files, load_activations, mi_labels
-from ibtui.runs.store import load_run, write_atomic
+from ibtui.runs.files import write_atomic
+from ibtui.runs.record import load_run
 
 SENSITIVITY_DIR = "sensitivity"
 SENSITIVITY_FILE = "sensitivity.json"

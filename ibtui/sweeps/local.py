@@ -119,7 +119,7 @@ class LocalScheduler:
         return results
 
     def _launch(self, point: Point, state: str) -> None:
-        from ibtui.runs.store import write_atomic
+        from ibtui.runs.files import write_atomic
 
         run_dir = self.sweep_dir / point.name
         if state != RESUME:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ibtui.runs.analysis import analyse_run
-from ibtui.runs.store import RunRecord, load_run, write_atomic
+from ibtui.runs.files import write_atomic
+from ibtui.runs.record import RunRecord, load_run
 from ibtui.sweeps.spec import Point, read_sweep
 
 REPORT_FILE = "REPORT.md"

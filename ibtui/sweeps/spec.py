@@ -242,7 +242,7 @@ def check_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
     Refuses (StoreError) a file, a run directory, a folder holding other things, and a sweep
     directory recorded with another spec.
     """
-    from ibtui.runs.store import CONFIG_FILE
+    from ibtui.runs.files import CONFIG_FILE
 
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -261,7 +261,7 @@ def check_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
 
 def claim_sweep_dir(path: str | Path, spec: SweepSpec) -> bool:
     """check_sweep_dir, then write sweep.toml into a new sweep directory. True when resuming."""
-    from ibtui.runs.store import write_atomic
+    from ibtui.runs.files import write_atomic
 
     path = Path(path)
     if check_sweep_dir(path, spec):

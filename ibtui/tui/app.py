@@ -65,7 +65,8 @@ def read_verdicts(run_dir: Path) -> dict:
     import json
 
     from ibtui.runs.analysis import analyse_run
-    from ibtui.runs.store import SUMMARY_FILE, load_run
+    from ibtui.runs.files import SUMMARY_FILE
+    from ibtui.runs.record import load_run
 
     try:
         analysis = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("analysis")

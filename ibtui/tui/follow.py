@@ -23,7 +23,8 @@ from ibtui.config import RunConfig
 from ibtui.engine.events import Event, RunFailed, RunFinished, RunStarted, Snapshot
 from ibtui.engine.schedule import snapshot_epochs
 from ibtui.errors import StoreError
-from ibtui.runs.store import SNAPSHOTS_FILE, SUMMARY_FILE, read_run_config
+from ibtui.runs.files import SNAPSHOTS_FILE, SUMMARY_FILE
+from ibtui.runs.record import read_run_config
 
 ENDED = ("finished", "interrupted", "failed")
 
