@@ -7,6 +7,7 @@ training is needed; every assertion is on app state, screens, widgets or counts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import sys
@@ -64,7 +65,7 @@ def fix_date(run_dir: Path, **changes) -> None:
     path.write_text(json.dumps(summary))
 
 
-def point_run(path: Path, config, *, done: int | None = None) -> None:
+def point_run(path: Path, config, *, done: int | None = None, squeeze: float = 1.0) -> None:
     """A sweep point written through RunStore: finished (done=None) or still running at `done`."""
     epochs = config.train.epochs
     store = RunStore.create(path, config)
@@ -78,7 +79,11 @@ def point_run(path: Path, config, *, done: int | None = None) -> None:
     for epoch in schedule:
         if done is not None and epoch > done:
             break
-        store.handle(_fake_snapshot(epoch, epochs, 1, tuple(config.info.estimators), False, False, rng))
+        snapshot = _fake_snapshot(epoch, epochs, 1, tuple(config.info.estimators), False, False, rng)
+        if squeeze != 1.0:  # another run's paths: I(X;T) scaled, so overlaid runs do not coincide
+            mi = {k: [[[x * squeeze, y] for x, y in seed] for seed in v] for k, v in snapshot.mi.items()}
+            snapshot = dataclasses.replace(snapshot, mi=mi)
+        store.handle(snapshot)
     if done is None:
         store.handle(RunFinished("p", "finished", epochs, 1.0))
     else:
@@ -86,12 +91,21 @@ def point_run(path: Path, config, *, done: int | None = None) -> None:
     fix_date(path)
 
 
+def fake_config():
+    from ibtui.config import RunConfig
+
+    return RunConfig().with_overrides({"name": "fake-tanh", "train.epochs": 300, "info.estimators": ["kde_upper", "binning"]})
+
+
 def runs_folder(root: Path, *, runs: int = 3, sweep: bool = True) -> Path:
     """root/runs: `runs` finished runs and, with sweep, a 2 x 2 sweep: 1 point done, 1 running, 2 to do."""
     folder = root / "runs"
-    for k in range(runs):
-        run = fake_run(folder / f"run-{k + 1}", epochs=300, estimators=("kde_upper", "binning"))
-        fix_date(run)
+    config = fake_config()
+    for k in range(runs):  # run-1 is fake_run's; the others squeeze I(X;T) a little more each
+        if k == 0:
+            fix_date(fake_run(folder / "run-1", epochs=300, estimators=("kde_upper", "binning")))
+        else:
+            point_run(folder / f"run-{k + 1}", config, squeeze=1.0 - 0.12 * k)
     if sweep:
         spec = build_spec(grid=["model.activation=tanh,relu", "train.l2=0,1e-3"], settings={"train.epochs": 300})
         out = folder / "act-l2"
@@ -145,7 +159,7 @@ async def test_runs_screen_lists_what_ibtui_runs_lists(tmp_path):
         for row, entry in enumerate(expected):
             cells = [str(c) for c in table.get_row_at(row)]
             assert cells[1].strip() == entry.name
-            assert cells[2:] == [entry.status, entry.what, entry.epochs, entry.seeds, entry.date, entry.verdicts]
+            assert cells[2:] == [entry.status, entry.epochs, entry.seeds, entry.verdicts, entry.date, entry.what]
         assert any(e.verdicts.startswith(("C", "-", "?")) for e in expected if e.name == "run-1")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, RunsScreen))

@@ -27,7 +27,8 @@ from ibtui.tui.widgets.info_plane import rgb
 from ibtui.tui.widgets.overlay_plane import MAX_OVERLAY, RUN_COLOURS, load_overlay_run
 
 REFRESH_S = 2.0
-COLUMNS = ("", "name", "status", "what ran", "epochs", "seeds", "date", "I(X;T) per layer")
+# `ibtui runs`'s columns, with "what ran" (the widest) last: at 80 columns the verdicts stay in view.
+COLUMNS = ("", "name", "status", "epochs", "seeds", "I(X;T) per layer", "date", "what ran")
 SLOT_NAMES = "ABCD"
 
 
@@ -106,12 +107,12 @@ class RunsScreen(ModalScreen[Path | None]):
             slot = self.selected.get(_key(e))
             mark = Text(f"{SLOT_NAMES[slot]}━", style="bold " + rgb(RUN_COLOURS[slot])) if slot is not None else Text("  ")
             style = "bold" if e.kind == "sweep" else ""
-            table.add_row(mark, Text(("  " * e.depth) + e.name, style=style), e.status, e.what,
-                          Text(e.epochs, justify="right"), Text(e.seeds, justify="right"), e.date, e.verdicts,
+            table.add_row(mark, Text(("  " * e.depth) + e.name, style=style), e.status,
+                          Text(e.epochs, justify="right"), Text(e.seeds, justify="right"), e.verdicts, e.date, e.what,
                           key=str(index))
         if self.entries:
             table.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
-        count = sum(e.kind == "run" for e in self.entries)
+        count = sum(e.kind == "run" and e.status != "not run" for e in self.entries)
         title = Text.assemble(("Runs", "bold"), f" under {self.root} · {count} run{'s' * (count != 1)}",
                               (f" · {len(self.selected)} of {MAX_OVERLAY} selected" if self.selected else "", "dim"))
         self.query_one("#runs-title", Static).update(title)
