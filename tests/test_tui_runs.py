@@ -170,6 +170,8 @@ def test_sweep_progress_counts_done_running_and_to_do(tmp_path):
     progress = sweep_progress(folder / "act-l2")
     assert (progress.done, progress.running, progress.todo) == (1, 1, 2)
     assert "1 done · 1 running · 2 to do (of 4)" in progress.line()
+    assert progress.active == (("activation=tanh,l2=0.001", 40, 300),)  # its last snapshot: epoch 40
+    assert "activation=tanh,l2=0.001: epoch 40/300" in progress.line()
     # a point that was stopped is to do again (the sweep resumes it)
     fix_date(next(p for p in (folder / "act-l2").iterdir() if (p / "summary.json").exists() and
                   json.loads((p / "summary.json").read_text())["status"] == "running"), status="interrupted")
