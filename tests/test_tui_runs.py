@@ -214,6 +214,8 @@ async def test_enter_replays_a_finished_run_read_only(tmp_path):
         assert app.run_state.plane["kde_upper"] and len(app.run_state.plane["kde_upper"]) == len(saxe_epochs(300))
         assert app.check_action("export", ()) is False and app.check_action("cancel", ()) is False
         assert app.check_action("start", ()) is True  # a replay leaves s free for a run of one's own
+        await wait_for(pilot, lambda: app.form_config is not None and app.form_config.train.epochs == 300)
+        assert app.form_config.name == "fake-tanh"  # the form holds the replayed run's config: s runs it again
     after = {p: p.read_bytes() for p in (folder / "run-2").rglob("*") if p.is_file()}
     assert after == before  # nothing written, nothing locked into the run
 

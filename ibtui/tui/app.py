@@ -233,6 +233,8 @@ class IbtuiApp(App):
             self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
             return False
         self._begin_watching(follower)
+        self.query_one(SettingsForm).fill(follower.config)  # s then starts this run's config again
+        self.call_after_refresh(self.validate_form)
         self.sub_title = f"replaying {follower.path}"
         self._show_status()
         self._refresh_controls()
