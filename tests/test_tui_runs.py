@@ -152,6 +152,12 @@ async def test_runs_screen_lists_what_ibtui_runs_lists(tmp_path):
     folder = runs_folder(tmp_path)
     app = make_app(folder)
     async with app.run_test(size=(120, 36)) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Runs", "Sensitivity"} <= set(commands)  # the command palette offers both
+        commands["Runs"].callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunsScreen))
         screen = await open_runs(pilot)
         expected = list_runs(folder)
         table = screen.query_one(DataTable)
@@ -357,6 +363,15 @@ async def test_the_sensitivity_table_of_a_run_that_has_one(tmp_path):
         sentences = str(app.screen.query_one("#sensitivity-sentences", Static).render())
         assert "L5 tanh 3 compresses under kde_upper at every sigma^2." in sentences
         assert "L4 tanh 4 compresses at no setting." in sentences
+        # from the verdicts dialog too
+        from ibtui.tui.screens.verdicts import VerdictScreen
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.verdicts is not None and not isinstance(app.screen, SensitivityScreen))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, VerdictScreen))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, SensitivityScreen))
 
 
 # -- snapshots ------------------------------------------------------------------------------------------------
