@@ -408,3 +408,22 @@ def test_snapshot_overlay_at_80x24(snap_compare, tmp_path, monkeypatch):
         await pilot.pause(0.2)
 
     assert snap_compare(_snapshot_app(tmp_path, monkeypatch), terminal_size=(80, 24), run_before=overlay)
+
+
+@async_test
+async def test_no_replay_while_a_run_trains(tmp_path):
+    folder = runs_folder(tmp_path, runs=1, sweep=False)
+    app = IbtuiApp(config=load_preset("tanh").with_overrides({"train.epochs": 400}), trainer_factory=FakeEngine(step_delay=0.05),
+                   exporter=FakeExporter(), runs_root=tmp_path / "elsewhere", clock=FrozenClock())
+    app._runs_root = folder
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.running)
+        screen = await open_runs(pilot)
+        await go_to(pilot, screen, "run-1")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunsScreen))
+        assert app.follower is None and app.running
+        assert any("A run is training" in n for n in notices(app))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.running)
