@@ -267,3 +267,47 @@ def test_core_does_not_import_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def _rings(figure) -> list:
+    from ibtui.export.png import PEAK_LABEL
+
+    return [c for ax in figure.axes for c in ax.collections if c.get_label() == PEAK_LABEL]
+
+
+def _legend_labels(figure) -> list[str]:
+    return [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+
+
+def test_turning_point_only_where_a_layer_peaks_and_really_drops():
+    from ibtui.export.png import turning_points
+
+    epochs = np.arange(40, dtype=float)
+    rises = np.linspace(1.0, 5.0, 40)  # only rises: its peak is its last snapshot
+    turns = np.concatenate([np.linspace(1.0, 6.0, 20), np.linspace(6.0, 3.0, 20)])  # peak at 19, drops 3 bits
+    wiggle = 4.0 + 0.001 * np.sin(epochs)  # a maximum before the end, but no real drop
+    values = np.zeros((40, 2, 3, 2))
+    for layer, curve in enumerate((rises, turns, wiggle)):
+        values[:, 0, layer, 0] = curve
+        values[:, 1, layer, 0] = curve + 0.01
+    points = turning_points(epochs, values)
+    assert points[0] is None and points[2] is None
+    assert points[1] is not None and 15 <= points[1] <= 22
+
+
+def test_png_rings_only_turning_layers_and_drops_the_legend_entry_without_any(tmp_path):
+    from ibtui.export.png import PEAK_LABEL
+
+    record = load_run(fake_run(tmp_path / "turns", estimators=("kde_upper",)))
+    figure = info_plane_figure(record)
+    from ibtui.runs.analysis import analyse_run
+
+    verdicts = [e["ixt"]["verdict"] for e in analyse_run(record)["estimators"]["kde_upper"]]
+    assert len(_rings(figure)) == verdicts.count("compression") > 0
+    assert PEAK_LABEL in _legend_labels(figure)
+
+    # The same run cut before compression starts: every layer only rises, so no ring at all.
+    early = load_run(fake_run(tmp_path / "rises", epochs=300, stop_at=12, status="interrupted", estimators=("kde_upper",)))
+    figure = info_plane_figure(early)
+    assert _rings(figure) == []
+    assert PEAK_LABEL not in _legend_labels(figure)

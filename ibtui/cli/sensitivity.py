@@ -21,6 +21,22 @@ def _numbers(text: str, option: str) -> tuple[float, ...]:
     return values
 
 
+def sensitivity_table(doc: dict, **table_options):
+    """sensitivity.json as a Rich table: a row per (estimator, setting), a column per layer, each
+    cell the I(X;T) verdict and drop in %. Printed by the command; the app shows the same table."""
+    from rich.table import Table
+
+    table = Table(title=f"I(X;T) verdicts by setting ({doc['snapshots']} snapshots, {doc['seeds']} seeds)", **table_options)
+    table.add_column("estimator")
+    table.add_column("setting")
+    for entry in doc["settings"][0]["layers"] if doc["settings"] else []:
+        table.add_column(entry["layer"], justify="right")
+    for s in doc["settings"]:
+        cells = [f"{e['ixt']['verdict']} {100 * (e['ixt']['drop_fraction'] or 0):.0f}%" for e in s["layers"]]
+        table.add_row(s["estimator"], f"{s['parameter']} {s['value']:g}", *cells)
+    return table
+
+
 @app.command()
 def sensitivity(
     run_dir: Annotated[Path, typer.Argument(help="A run trained with --save-activations.")],
@@ -29,8 +45,6 @@ def sensitivity(
     estimator: Annotated[list[str] | None, typer.Option("--estimator", help="kde_upper, kde_lower, binning (repeatable; default kde_upper and binning).")] = None,
 ) -> None:
     """Re-estimate a run at every listed setting and say where its verdicts hold: RUN/sensitivity/."""
-    from rich.table import Table
-
     from ibtui.export.png import save_figure
     from ibtui.export.sensitivity import sensitivity_figure
     from ibtui.runs import sensitivity as sens
@@ -46,15 +60,7 @@ def sensitivity(
     doc = sens.measure(run_dir, names, noise_variances=noises, bin_sizes=sizes, progress=progress)
     folder = sens.write(run_dir, doc)
     save_figure(sensitivity_figure(doc), folder / "sensitivity.png")
-    table = Table(title=f"I(X;T) verdicts by setting ({doc['snapshots']} snapshots, {doc['seeds']} seeds)")
-    table.add_column("estimator")
-    table.add_column("setting")
-    for entry in doc["settings"][0]["layers"] if doc["settings"] else []:
-        table.add_column(entry["layer"], justify="right")
-    for s in doc["settings"]:
-        cells = [f"{e['ixt']['verdict']} {100 * (e['ixt']['drop_fraction'] or 0):.0f}%" for e in s["layers"]]
-        table.add_row(s["estimator"], f"{s['parameter']} {s['value']:g}", *cells)
-    out_console.print(table)
+    out_console.print(sensitivity_table(doc))
     for sentence in doc["sentences"]:
         out_console.print(sentence, highlight=False, markup=False)
     out_console.print(str(folder), highlight=False, markup=False)

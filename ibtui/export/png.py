@@ -107,6 +107,7 @@ def info_plane_figure(record: RunRecord) -> Figure:
 
     max_ixt = _summary_float(record, "max_ixt")
     h_y = _summary_float(record, "h_y")
+    rings = 0
     for ax, estimator in zip(axes, estimators):
         # (snapshot, seed, layer, [I(X;T), I(T;Y)])
         values = np.array([s.mi[estimator] for s in snapshots], dtype=float)
@@ -145,7 +146,7 @@ def info_plane_figure(record: RunRecord) -> Figure:
                 linewidths=0.35,
                 zorder=3,
             )
-        _mark_peaks(ax, mean)
+        rings += _mark_peaks(ax, mean, turning_points(epochs, values))
         _bounds(ax, max_ixt, h_y)
         ax.set_xlim(-0.02 * x_top, 1.04 * x_top)
         ax.set_ylim(-0.02 * y_top, 1.06 * y_top)
@@ -170,10 +171,11 @@ def info_plane_figure(record: RunRecord) -> Figure:
                markerfacecolor="0.65", markeredgecolor="0.15", markeredgewidth=0.6, label=name)
         for i, name in enumerate(layers)
     ]
-    handles.append(
-        Line2D([], [], marker="o", linestyle="none", markersize=9, markerfacecolor="none",
-               markeredgecolor=PEAK_COLOR, markeredgewidth=2.0, label="I(X;T) peak (turning point)")
-    )
+    if rings:  # no layer turned: no ring, and no legend entry promising one
+        handles.append(
+            Line2D([], [], marker="o", linestyle="none", markersize=9, markerfacecolor="none",
+                   markeredgecolor=PEAK_COLOR, markeredgewidth=2.0, label=PEAK_LABEL)
+        )
     if handles:
         per_row = max(3, int(fig.get_figwidth() / 1.7))  # a one-panel figure wraps its legend
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), per_row), frameon=False,
@@ -185,18 +187,40 @@ def info_plane_figure(record: RunRecord) -> Figure:
 PEAK_COLOR = "#009E73"  # the "green dots" of Shwartz-Ziv & Tishby: where fitting turns into compression
 
 
-def _mark_peaks(ax, mean: np.ndarray) -> None:
-    """Each layer's I(X;T) peak on the smoothed seed-mean curve, found as analysis.py finds it."""
-    from ibtui.runs.analysis import DEFAULT_RULE, smooth
+PEAK_LABEL = "I(X;T) peak (turning point)"
 
-    for layer in range(mean.shape[1]):
-        ixt = mean[:, layer, 0]
-        ok = np.flatnonzero(np.isfinite(ixt))
-        if ok.size < 3:
+
+def turning_points(epochs: np.ndarray, values: np.ndarray) -> list[int | None]:
+    """Per layer, the snapshot index of its I(X;T) turning point, or None where it has none.
+
+    `values` is (snapshots, seeds, layers, 2). A layer turns only where ibtui.runs.analysis judges
+    its I(X;T) a compression (the smoothed peak falls to the end by more than the rule's threshold
+    and its noise) and the peak comes strictly before the last snapshot: a layer that only rises
+    peaks at its end, and a ring there would call the end of training a turning point. The index is
+    the snapshot nearest analyse_curve's peak epoch (the median of the seeds' peak epochs)."""
+    from ibtui.runs.analysis import analyse_curve
+
+    out: list[int | None] = []
+    for layer in range(values.shape[2]):
+        curve = analyse_curve(epochs, values[:, :, layer, 0].T)
+        peak = curve.get("peak_epoch")
+        if curve["verdict"] != "compression" or peak is None or not epochs.size or peak >= epochs[-1]:
+            out.append(None)
             continue
-        at = ok[int(np.argmax(smooth(ixt[ok], DEFAULT_RULE.window(ok.size))))]
+        out.append(int(np.argmin(np.abs(epochs - peak))))
+    return out
+
+
+def _mark_peaks(ax, mean: np.ndarray, points: list[int | None]) -> int:
+    """A ring at each layer's turning point (see turning_points) on its seed-mean path; how many."""
+    drawn = 0
+    for layer, at in enumerate(points):
+        if at is None:
+            continue
         ax.scatter([mean[at, layer, 0]], [mean[at, layer, 1]], s=130, marker=LAYER_MARKERS[layer % len(LAYER_MARKERS)],
-                   facecolors="none", edgecolors=PEAK_COLOR, linewidths=2.0, zorder=4)
+                   facecolors="none", edgecolors=PEAK_COLOR, linewidths=2.0, zorder=4, label=PEAK_LABEL)
+        drawn += 1
+    return drawn
 
 
 def loss_figure(record: RunRecord) -> Figure:

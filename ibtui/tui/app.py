@@ -120,6 +120,8 @@ class IbtuiApp(App):
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
+        Binding("r", "runs", "runs", show=False),  # listed in the help and the command palette
+        Binding("t", "sensitivity", "sensitivity", show=False),
         Binding("escape", "leave_field", show=False),
     ]
 
@@ -138,6 +140,7 @@ class IbtuiApp(App):
         # Watching (ibtui watch RUN): the app shows a run another process writes; it starts,
         # pauses, cancels and exports nothing, and reads only the run directory.
         self.follower = watch
+        self._cli_watch = watch is not None  # `ibtui watch`: the whole session is read-only
         self._watch_ended = False
         if watch is not None:
             config = watch.config
@@ -193,20 +196,77 @@ class IbtuiApp(App):
     def on_mount(self) -> None:
         self.query_one(PlaneLegend).show(None)
         if self.follower is not None:
-            run_dir = self.follower.path
-            self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=self.base_config.train.epochs)
-            self.run_state.status = "watching"
-            self.query_one(SettingsForm).set_locked(True)
-            if self.size.width < WIDE_COLUMNS:
-                self.query_one(SettingsForm).add_class("-collapsed")
-            self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
-            self.call_after_refresh(self.drain_events)
+            self._begin_watching(self.follower)
         self.query_one(StatusBar).show(self.run_state, None)
         self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
         self.query_one(InfoPlanePlot).focus()
 
+    def _begin_watching(self, follower: RunFollower) -> None:
+        """Show the run `follower` reads (live or finished): `ibtui watch`, or a replay from r."""
+        run_dir = follower.path
+        self.follower = follower
+        self._watch_ended = False
+        self.job = None
+        self.run_clock = None
+        self.verdicts = None
+        self._drawn_version = self._curves_version = -1
+        self._legend_for = None
+        self.base_config = follower.config
+        self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=follower.config.train.epochs)
+        self.run_state.status = "watching"
+        self.query_one(SettingsForm).set_locked(self._cli_watch)  # a replay leaves s free for a run of one's own
+        if self.size.width < WIDE_COLUMNS:
+            self.query_one(SettingsForm).add_class("-collapsed")
+        self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
+        self.query_one("#loss", CurvesPlot).show(None, follower.config.train.epochs)
+        self.query_one("#accuracy", CurvesPlot).show(None, follower.config.train.epochs)
+        self.query_one(PlaneLegend).show(None)
+        self.call_after_refresh(self.drain_events)
+
+    def open_run(self, run_dir: Path) -> bool:
+        """Replay (or follow, if it is still being written) a run directory, read-only."""
+        if self.running:
+            self.notify("A run is training; open another once it ends.", severity="warning", timeout=4)
+            return False
+        try:
+            follower = RunFollower(run_dir)
+        except IbtuiError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
+            return False
+        self._begin_watching(follower)
+        self.query_one(SettingsForm).fill(follower.config)  # s then starts this run's config again
+        self.call_after_refresh(self.validate_form)
+        self.sub_title = f"replaying {follower.path}"
+        self._show_status()
+        self._refresh_controls()
+        self.refresh_bindings()
+        return True
+
+    def action_runs(self) -> None:
+        from ibtui.tui.screens.runs import RunsScreen
+
+        def chosen(run_dir: Path | None) -> None:
+            if run_dir is not None:
+                self.open_run(run_dir)
+
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(self._runs_root), chosen)
+
+    def action_sensitivity(self) -> None:
+        from ibtui.tui.screens.sensitivity import SensitivityScreen, read_sensitivity
+
+        run = self.run_state
+        doc = read_sensitivity(run.run_dir) if run is not None else None
+        if doc is None:
+            where = "no run on screen" if run is None else f"{run.run_dir} has none (`ibtui sensitivity RUN` writes one)"
+            self.notify(f"No sensitivity table: {where}.", severity="warning", timeout=4)
+            return
+        self.push_screen(SensitivityScreen(doc, str(run.run_dir)))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Runs", f"List the runs and sweeps under {self._runs_root}: replay, overlay, sweep progress", self.action_runs)
+        yield SystemCommand("Sensitivity", "The sensitivity table of the run on screen (ibtui sensitivity)", self.action_sensitivity)
         yield SystemCommand("Presets", "Choose a preset to load into the form", self.action_presets)
         yield SystemCommand("Export PNGs", "Write info_plane.png and loss.png of the run on screen", self.action_export)
 
@@ -218,8 +278,10 @@ class IbtuiApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim footer keys that do nothing right now."""
-        if self.follower is not None and action in ("start", "pause", "cancel", "export", "presets"):
+        if self.follower is not None and action in ("pause", "cancel", "export"):
             return False  # watching: another process owns the run, and the directory is read-only
+        if self._cli_watch and action in ("start", "presets"):
+            return False  # `ibtui watch`: the session only watches
         if action == "start":  # on an invalid form, s says why instead of doing nothing
             return None if self.running else True
         if action in ("pause", "cancel"):
@@ -234,7 +296,7 @@ class IbtuiApp(App):
         form = self.query_one(SettingsForm)
         form.set_startable(not self.running and self.form_config is not None)
         # The footer recomposes on refresh_bindings: only when what check_action says changed.
-        key = (self.running, self.form_config is None, self.run_state is None,
+        key = (self.running, self.form_config is None, self.run_state is None, self.follower is None,
                len(self.run_state.estimators) if self.run_state else 0)
         if key != self._bindings_key:
             self._bindings_key = key
@@ -300,6 +362,9 @@ class IbtuiApp(App):
             self.query_one(SettingsForm).remove_class("-collapsed")
             self.notify(f"Nothing started: fix the settings first.\n{problems}", title="Cannot start", severity="error", timeout=8)
             return
+        if self.follower is not None:  # a replay opened from the runs screen: s starts a run of one's own
+            self.follower = None
+            self.sub_title = IbtuiApp.SUB_TITLE
         run_id = uuid.uuid4().hex[:8]
         control = RunControl(shared=self._trainer_factory is None)
         job = TrainingJob(run_id=run_id, config=config, run_dir=self._next_run_dir(config), control=control)

@@ -22,6 +22,8 @@ Set up a run in the form on the left, press **s**, and watch each layer's inform
 | **p** | presets (also in the command palette, ctrl+p) |
 | **m** | switch the plotted estimator |
 | **v** | compression verdicts per layer, once a run has ended |
+| **r** | runs: every run and sweep under the runs folder (also ctrl+p "Runs"): **enter** replays one, **space** selects up to 4, **o** overlays them on one plane (colour per run, legend), **t** its sensitivity table; sweeps show points done / running / to do |
+| **t** | the sensitivity table of the run on screen (written by `ibtui sensitivity RUN`) |
 | **f** | show / hide the form (it folds away while a run trains on a narrow terminal) |
 | **?** | this help |
 | **q** | quit (asks first while a run trains; leaves once the engine has stopped, **q** again at once) |

@@ -68,6 +68,7 @@ class VerdictScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q,v", "close", "close"),
         Binding("m", "estimator", "estimator"),
+        Binding("t", "sensitivity", "sensitivity"),  # the run's sensitivity table, when it has one
     ]
 
     def __init__(self, analysis: dict[str, Any], title: str) -> None:
@@ -108,6 +109,9 @@ class VerdictScreen(ModalScreen[None]):
     def action_estimator(self) -> None:
         self.app.action_estimator()  # type: ignore[attr-defined]
         self.show()
+
+    def action_sensitivity(self) -> None:
+        self.app.action_sensitivity()  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.dismiss(None)
