@@ -45,7 +45,7 @@ class OverlayRun:
 
 def load_overlay_run(path: Path, name: str, slot: int) -> OverlayRun:
     """Read a run directory (read-only); a StoreError when it is not one."""
-    from ibtui.runs.store import load_run
+    from ibtui.runs.record import load_run
 
     record = load_run(path)
     paths: dict[str, list[list[tuple[float, float]]]] = {}
