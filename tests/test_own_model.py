@@ -121,6 +121,20 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(model_file, tmp_path, 
     assert cut == snapshot_lines_without_timing(tmp_path / "whole" / "snapshots.jsonl") and len(cut) == 4
 
 
+def test_resume_refuses_a_changed_model_file_in_one_sentence(model_file, tmp_path):
+    from ibtui.errors import StoreError
+
+    config = own_config(model_file, **{"train.epochs": 2})
+    execute(*prepare_run(config, tmp_path / "run"))
+    model_file.write_text(TINY_MODEL.replace("nn.Linear(features, 6), nn.Tanh(), nn.Dropout(0.2), nn.Linear(6, 4)",
+                                             "nn.Linear(features, 5), nn.Tanh(), nn.Dropout(0.2), nn.Linear(5, 4)"))
+    (tmp_path / "run" / "summary.json").write_text(
+        (tmp_path / "run" / "summary.json").read_text().replace('"status": "finished"', '"status": "interrupted"'))
+    with pytest.raises(StoreError, match="was the model file changed") as caught:
+        prepare_resume(tmp_path / "run")
+    assert "\n" not in str(caught.value)
+
+
 def test_ensemble_seed_equals_the_single_run_with_that_seed(model_file, tmp_path):
     def snapshots(config):
         return [e for e in Trainer(config).run() if isinstance(e, Snapshot)]

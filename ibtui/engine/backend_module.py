@@ -329,7 +329,11 @@ class ModuleEnsemble:
         if state.get("backend") != self.backend or len(state.get("modules", ())) != self.n_seeds:
             raise ConfigError("the checkpoint's network does not match the run's configuration")
         for module, module_state in zip(self.modules, state["modules"]):
-            module.load_state_dict(module_state)
+            try:
+                module.load_state_dict(module_state)
+            except RuntimeError:  # torch lists every key, over many lines
+                raise ConfigError(f"the checkpoint's network does not match the module {self.name} makes now "
+                                  "(was the model file changed?)") from None
         self.rng = [r.clone() for r in state["rng"]]
         if self.device.type == "cuda":
             self.cuda_rng = [torch.cuda.get_rng_state(self.device) if r is None else r.clone() for r in state["cuda_rng"]]
