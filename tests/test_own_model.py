@@ -219,6 +219,7 @@ def test_a_bad_model_is_one_sentence_before_anything_is_written(model_file, tmp_
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_model_on_the_command_line_exits_2(model_file, tmp_path):
     result = run_cli("run", "--model", f"{model_file}:not_a_module", "--epochs", "2", "--out", str(tmp_path / "run"))
     assert result.returncode == 2, result.stderr
@@ -273,6 +274,7 @@ def test_the_command_line_knobs_reach_the_config(model_file, monkeypatch, tmp_pa
     assert config.data.data_dir == str(tmp_path.resolve())
 
 
+@pytest.mark.slow
 def test_the_digits_cnn_preset_runs_end_to_end(tmp_path):
     pytest.importorskip("sklearn")
     preset = load_toml(REPO / "presets" / "digits-cnn.toml")

@@ -75,7 +75,11 @@ def load_factory(spec: str) -> Callable[..., Any]:
             raise ImportError("not a Python file")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
-        module_spec.loader.exec_module(module)
+        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the user's file
+        try:
+            module_spec.loader.exec_module(module)
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
     except Exception as exc:  # noqa: BLE001 - the user's file, any error: one sentence
         sys.modules.pop(module_name, None)
         raise ModelFileError(f"the model file {path} fails to load ({type(exc).__name__}: {exc})") from None
