@@ -60,6 +60,7 @@ class ModelConfig:
     init: str = "truncated_normal"  # truncated normal, std 1/sqrt(fan_out), zero bias (Saxe et al.)
     dropout: float = 0.0  # rate applied after each hidden activation while training
     layers: tuple[str, ...] | None = None  # recorded runs: the measured modules' names (hidden: their widths)
+    factory: str | None = None  # "path/to/file.py:make_model": the user's nn.Module instead of the MLP
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class TrainConfig:
     seed: int = 0  # first seed; an ensemble uses seed, seed+1, ...
     seeds: int = 1  # networks trained at once as one batched model
     device: str = "auto"
+    momentum: float = 0.0  # SGD only: b = momentum b + g, p -= lr b (torch.optim.SGD's rule)
+    l2_mode: str = "loss"  # "loss": loss += l2 sum W^2; "weight_decay": W <- (1 - lr l2) W (own models only)
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ def load_toml(path: str | Path) -> RunConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return from_dict(doc, source=str(path))
+    return with_factory_under(from_dict(doc, source=str(path)), path.parent)
 
 
 def validate(config: RunConfig) -> None:
@@ -319,6 +322,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"info.ksg_k must be between 1 and 1000, not {i.ksg_k}")
     _validate_data_sources(config)
     _validate_limits(config)
+    _validate_own_model(config)
 
 
 # Largest data.mi_samples: the KDE's time grows as N^2 (one 70,000-sample layer is ~5e9 pair terms).
@@ -386,9 +390,10 @@ def _validate_limits(config: RunConfig) -> None:
         raise ConfigError(f"the run name is {len(name.encode('utf-8', 'surrogatepass'))} bytes long; at most {MAX_NAME_BYTES} are allowed (it names the run's folder)")
     if t.epochs > MAX_EPOCHS:
         raise ConfigError(f"train.epochs must be at most {MAX_EPOCHS:,}, not {t.epochs:,}")
-    if len(m.hidden) > MAX_LAYERS:
+    builds_the_mlp = m.factory is None and d.name != "recorded"  # others only describe their layers in hidden
+    if builds_the_mlp and len(m.hidden) > MAX_LAYERS:
         raise ConfigError(f"model.hidden lists {len(m.hidden):,} layers; at most {MAX_LAYERS} are allowed")
-    if max(m.hidden) > MAX_WIDTH:
+    if builds_the_mlp and max(m.hidden) > MAX_WIDTH:
         raise ConfigError(f"model.hidden widths must be at most {MAX_WIDTH:,}, not {max(m.hidden):,}")
     if t.seeds > MAX_SEEDS:
         raise ConfigError(f"train.seeds must be at most {MAX_SEEDS:,}, not {t.seeds:,}")
@@ -407,6 +412,48 @@ def _validate_limits(config: RunConfig) -> None:
         raise ConfigError(
             f"the {i.schedule} schedule over {t.epochs:,} epochs takes {size:,} snapshots; at most {MAX_SNAPSHOTS:,} are allowed{hint}"
         )
+
+
+L2_MODES = ("loss", "weight_decay")
+
+
+def _validate_own_model(config: RunConfig) -> None:
+    """The user's model and the optimiser knobs (model.factory, train.momentum, train.l2_mode)."""
+    m, t = config.model, config.train
+    if m.factory is not None:
+        path, sep, function = m.factory.rpartition(":")
+        if not sep or not path or not function.isidentifier() or "\0" in m.factory:
+            raise ConfigError(f"model.factory must be FILE.py:FUNCTION (e.g. models/cnn.py:make_model), not '{m.factory}'")
+        if m.dropout > 0:
+            raise ConfigError("model.dropout applies to the built-in MLP; put dropout in the model file (nn.Dropout)")
+    if not 0.0 <= t.momentum < 1.0:
+        raise ConfigError(f"train.momentum must be in [0, 1), not {t.momentum}")
+    if t.momentum > 0 and t.optimizer != "sgd":
+        raise ConfigError("train.momentum applies to SGD (--optimizer sgd); Adam has its own moment estimates")
+    _choice("L2 mode", t.l2_mode, L2_MODES)
+    if t.l2_mode == "weight_decay" and m.factory is None:
+        raise ConfigError("train.l2_mode = \"weight_decay\" needs a model file (--model); the built-in MLP adds L2 to the loss")
+
+
+def absolute_factory(spec: str | None, base: str | Path | None = None) -> str | None:
+    """model.factory with its file as an absolute path: a relative one is under `base` (the
+    folder of the TOML file that names it; the current directory when None)."""
+    if spec is None:
+        return None
+    path, sep, function = spec.rpartition(":")
+    if not sep or not path:
+        return spec  # validation says what is wrong
+    file = Path(path).expanduser()
+    if not file.is_absolute():
+        file = Path(base or ".") / file
+    return f"{file.resolve()}:{function}"
+
+
+def with_factory_under(config: RunConfig, base: Path) -> RunConfig:
+    """The config with a relative model.factory read as relative to `base`."""
+    if config.model.factory is None:
+        return config
+    return replace(config, model=replace(config.model, factory=absolute_factory(config.model.factory, base)))
 
 
 def _choice(kind: str, value: str, known: tuple[str, ...]) -> None:
@@ -428,8 +475,17 @@ def short_number(value: float | None) -> str:
 def what_ran(config: RunConfig, name: str) -> list[str]:
     """How titles say what ran: [name, the network, L2 when used]. The activation is named unless
     it is the name, so a tanh preset run with --activation relu reads "tanh, relu, hidden ..."."""
-    network = "hidden " + "-".join(str(w) for w in config.model.hidden)
-    parts = [name, network if name == config.model.activation else f"{config.model.activation}, {network}"]
-    if config.train.l2 > 0:
-        parts.append(f"L2 {short_number(config.train.l2)}")
+    t = config.train
+    if config.model.factory:
+        path, _, function = config.model.factory.rpartition(":")
+        parts = [name, f"model {Path(path).name}:{function}"]
+    else:
+        network = "hidden " + "-".join(str(w) for w in config.model.hidden)
+        parts = [name, network if name == config.model.activation else f"{config.model.activation}, {network}"]
+    if t.optimizer == "sgd":
+        parts.append(f"SGD momentum {t.momentum:g}" if t.momentum else "SGD")
+    if t.l2 > 0:
+        parts.append(f"weight decay {short_number(t.l2)}" if t.l2_mode == "weight_decay" else f"L2 {short_number(t.l2)}")
+    if config.info.on != "all":
+        parts.append(f"MI on {config.info.on} set")
     return parts

@@ -41,13 +41,22 @@ SeedOpt = Annotated[int | None, typer.Option(help="Random seed (the first seed o
 SeedsOpt = Annotated[int | None, typer.Option(help="Number of seeds trained at once as one batched model.")]
 LrOpt = Annotated[float | None, typer.Option(help="Learning rate.")]
 BatchOpt = Annotated[int | None, typer.Option(help="Minibatch size (0: full batch).")]
-DatasetOpt = Annotated[str | None, typer.Option(help="tishby, pokemon or csv.")]
+DatasetOpt = Annotated[str | None, typer.Option(help="tishby, pokemon, csv, digits, mnist or fashion-mnist.")]
 CsvOpt = Annotated[Path | None, typer.Option("--data-csv", help="CSV file: the Kaggle 300k.csv for pokemon, or any CSV for csv.")]
 FeaturesOpt = Annotated[str | None, typer.Option(help="csv: feature columns, comma-separated.")]
 LabelOpt = Annotated[str | None, typer.Option(help="csv: the label column.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda.")]
 SaveActOpt = Annotated[bool | None, typer.Option("--save-activations/--no-save-activations", help="Keep every snapshot's activations for `ibtui estimate`.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="The run directory (default: runs/<preset>-<date-time>).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Your own network: FILE.py:FUNCTION, a factory make_model(input_shape, n_classes) returning an nn.Module.")]
+LabelNoiseOpt = Annotated[float | None, typer.Option("--label-noise", help="Fraction of training labels replaced at random (1.0: the random-label control).")]
+MeasureOnOpt = Annotated[str | None, typer.Option("--measure-on", help="Samples the information plane is measured on: all, train or test.")]
+OptimizerOpt = Annotated[str | None, typer.Option("--optimizer", help="adam or sgd.")]
+MomentumOpt = Annotated[float | None, typer.Option("--momentum", help="SGD momentum (torch.optim.SGD's rule).")]
+L2ModeOpt = Annotated[str | None, typer.Option("--l2-mode", help="loss (loss += l2 sum W^2) or weight_decay (decoupled, AdamW's rule; --model only).")]
+SnapshotsOpt = Annotated[int | None, typer.Option("--snapshots", help="N log-spaced snapshot epochs instead of the preset's schedule.")]
+MiSamplesOpt = Annotated[int | None, typer.Option("--mi-samples", help="Measure MI on a stratified subset of at most N samples.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="mnist, fashion-mnist: the folder of the IDX files.")]
 
 
 def _split_list(text: str | None, convert=str) -> tuple | None:
@@ -68,8 +77,11 @@ def build_config(
     epochs=None, activation=None, hidden=None, l2=None, dropout=None, noise_variance=None,
     estimator=None, bin_size=None, seed=None, seeds=None, lr=None, batch_size=None, dataset=None,
     data_csv=None, features=None, label=None, device=None, save_activations=None,
+    model=None, label_noise=None, measure_on=None, optimizer=None, momentum=None, l2_mode=None, snapshots=None,
+    mi_samples=None, data_dir=None,
 ):  # the options of `ibtui run` and `ibtui tui`, by name
     """A preset with the command line's options on top; validated, so errors come before any work."""
+    from ibtui.config import absolute_factory
     from ibtui.runs.presets import load_preset
 
     config = load_preset(preset)
@@ -93,6 +105,16 @@ def build_config(
             "data.label": label,
             "train.device": device,
             "info.save_activations": save_activations,
+            "model.factory": absolute_factory(model),
+            "data.label_noise": label_noise,
+            "info.on": measure_on,
+            "train.optimizer": optimizer,
+            "train.momentum": momentum,
+            "train.l2_mode": l2_mode,
+            "info.schedule": "log" if snapshots is not None else None,
+            "info.snapshots": snapshots,
+            "data.mi_samples": mi_samples,
+            "data.data_dir": str(Path(data_dir).expanduser().resolve()) if data_dir else None,
         }
     )
 

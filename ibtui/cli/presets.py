@@ -18,8 +18,11 @@ def presets() -> None:
     for name in preset_paths():
         c = load_preset(name)
         net = "-".join(str(w) for w in c.model.hidden)
+        activation = c.model.activation
+        if c.model.factory:  # the user's module: its file and function, not the MLP's fields
+            net, activation = "model " + c.model.factory.replace("\\", "/").rpartition("/")[2], "-"
         table.add_row(
-            name, c.data.name, net, c.model.activation, f"{c.train.l2:g}", f"{c.train.epochs:,}",
+            name, c.data.name, net, activation, f"{c.train.l2:g}", f"{c.train.epochs:,}",
             str(c.train.batch_size or "full"), ", ".join(c.info.estimators),
         )
     out_console.print(table)

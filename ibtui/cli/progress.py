@@ -87,11 +87,13 @@ class ConsoleProgress:
         # A resumed run has logged the snapshots up to its start; a new one has none yet.
         self.snapshots = bisect_right(self.schedule, event.start_epoch) if event.start_epoch else 0
         # The last *hidden* layer: the softmax output, when measured, comes after it.
-        self.last_layer = len(config.model.hidden) - 1
+        self.last_layer = len(event.layer_names) - (2 if config.info.measure_output else 1)
         seeds = f", {len(event.seeds)} seeds" if len(event.seeds) > 1 else ""
+        network = (f"model {config.model.factory.rpartition('/')[2]}" if config.model.factory
+                   else f"{'-'.join(map(str, config.model.hidden))} {config.model.activation}")
         self.console.print(
-            f"[bold]{escape(config.name)}[/]: {escape(event.dataset)}; {'-'.join(map(str, config.model.hidden))} "
-            f"{config.model.activation}{seeds}; {config.train.epochs:,} epochs on {event.device}; "
+            f"[bold]{escape(config.name)}[/]: {escape(event.dataset)}; {escape(network)}"
+            f"{seeds}; {config.train.epochs:,} epochs on {event.device}; "
             f"{len(event.schedule)} snapshots ({', '.join(config.info.estimators)})",
             highlight=False,
         )

@@ -15,6 +15,9 @@ from ibtui.cli.common import (
     EstimatorOpt, FeaturesOpt, HiddenOpt, L2Opt, LabelOpt, LrOpt, NoiseOpt, OutOpt, PresetOpt, SaveActOpt, SeedOpt,
     SeedsOpt, app, build_config, err_console, fail, out_console,
 )
+from ibtui.cli.common import (
+    DataDirOpt, L2ModeOpt, LabelNoiseOpt, MeasureOnOpt, MiSamplesOpt, ModelOpt, MomentumOpt, OptimizerOpt, SnapshotsOpt,
+)
 
 
 def _export(run_dir: Path) -> list[Path]:
@@ -178,6 +181,15 @@ def run(
     save_activations: SaveActOpt = None,
     out: OutOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    model: ModelOpt = None,
+    label_noise: LabelNoiseOpt = None,
+    measure_on: MeasureOnOpt = None,
+    optimizer: OptimizerOpt = None,
+    momentum: MomentumOpt = None,
+    l2_mode: L2ModeOpt = None,
+    snapshots: SnapshotsOpt = None,
+    mi_samples: MiSamplesOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train headless with a live progress bar; write the run directory and its PNGs."""
     options = {k: v for k, v in locals().items() if k not in ("out", "quiet")}

@@ -40,9 +40,10 @@ class CompiledMLP(StackedMLP):
         """Without dropout (whose masks are drawn between steps), train_steps runs many steps."""
         return self.dropout == 0
 
-    def make_optimizer(self, kind: str, lr: float) -> FlatAdam | FlatSGD:
-        make = FlatAdam if kind == "adam" else FlatSGD
-        return make(self.flat, self.flat_grad, lr=lr)
+    def make_optimizer(self, kind: str, lr: float, momentum: float = 0.0) -> FlatAdam | FlatSGD:
+        if kind == "adam":
+            return FlatAdam(self.flat, self.flat_grad, lr=lr)
+        return FlatSGD(self.flat, self.flat_grad, lr=lr, momentum=momentum)
 
     def bind_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """The training set: x (N, n_inputs), integer labels y (N,)."""

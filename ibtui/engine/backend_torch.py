@@ -59,10 +59,10 @@ def _cpu_copy(value: Any) -> Any:
 class TorchOptimizer:
     """torch.optim.Adam or SGD over the flat parameter tensor, whose .grad is flat_grad."""
 
-    def __init__(self, flat: torch.Tensor, flat_grad: torch.Tensor, kind: str, lr: float):
+    def __init__(self, flat: torch.Tensor, flat_grad: torch.Tensor, kind: str, lr: float, momentum: float = 0.0):
         flat.grad = flat_grad
         self.kind = kind
-        self.inner = torch.optim.Adam([flat], lr=lr) if kind == "adam" else torch.optim.SGD([flat], lr=lr)
+        self.inner = torch.optim.Adam([flat], lr=lr) if kind == "adam" else torch.optim.SGD([flat], lr=lr, momentum=momentum)
 
     def step(self) -> None:
         self.inner.step()
@@ -88,8 +88,8 @@ class TorchMLP(StackedMLP):
         self._epoch: torch.Tensor | None = None
         self._buffers: dict[int, list[torch.Tensor]] = {}
 
-    def make_optimizer(self, kind: str, lr: float) -> TorchOptimizer:
-        return TorchOptimizer(self.flat, self.flat_grad, kind, lr)
+    def make_optimizer(self, kind: str, lr: float, momentum: float = 0.0) -> TorchOptimizer:
+        return TorchOptimizer(self.flat, self.flat_grad, kind, lr, momentum)
 
     def bind_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """The training set: x (N, n_inputs), integer labels y (N,), as rows [x, 1, onehot(y)]."""

@@ -50,3 +50,13 @@ def stacked_mlp(n_inputs: int, n_outputs: int, config: ModelConfig, seeds: Seque
     from ibtui.engine.backend_torch import TorchMLP
 
     return TorchMLP(n_inputs, n_outputs, config, seeds, device)
+
+
+def module_ensemble(factory: str, image_shape: tuple[int, ...] | None, n_features: int, n_classes: int,
+                    seeds: Sequence[int], device: torch.device, measure_output: bool = True):
+    """S = len(seeds) modules made by the factory of a model file ("file.py:make_model"), trained
+    with autograd and torch.optim on any device (backend_module.py). Image sets give the
+    factory their image shape, so a CNN can be used."""
+    from ibtui.engine.backend_module import ModuleEnsemble, input_shape
+
+    return ModuleEnsemble(factory, input_shape(image_shape, n_features), n_classes, seeds, device, measure_output)

@@ -54,25 +54,42 @@ class FlatAdam:
 
 
 class FlatSGD:
-    """p -= lr g."""
+    """p -= lr g; with momentum m (torch.optim.SGD's rule, no dampening): b = m b + g, p -= lr b.
+    Momentum's buffer lives here, so only plain SGD runs inside step_cpu.train_steps (in_kernel)."""
 
-    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float):
+    def __init__(self, param: torch.Tensor, grad: torch.Tensor, lr: float, momentum: float = 0.0):
         self.lr = lr
+        self.momentum = momentum
+        self.in_kernel = momentum == 0
+        self._param, self._grad = param, grad
+        self.buffer = torch.zeros_like(param) if momentum else None
         self._arrays = (param.numpy(), grad.numpy())
         self._no_state = np.zeros(0, np.float32)  # train_steps' Adam moments, unused by SGD
 
     def kernel_args(self) -> tuple:
+        if not self.in_kernel:
+            raise RuntimeError("SGD with momentum steps outside the compiled multi-step call")
         return (step_cpu.OPTIMIZER_CODES["sgd"], self.lr, 0.0, 0.0, 0.0, 0, self._no_state, self._no_state)
 
     def advance(self, steps: int) -> None:
         pass
 
     def step(self) -> None:
-        step_cpu.sgd_step(*self._arrays, self.lr)
+        if self.buffer is None:
+            step_cpu.sgd_step(*self._arrays, self.lr)
+            return
+        self.buffer.mul_(self.momentum).add_(self._grad)
+        self._param.add_(self.buffer, alpha=-self.lr)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "sgd"}
+        if self.buffer is None:
+            return {"kind": "sgd"}
+        return {"kind": "sgd", "momentum_buffer": self.buffer.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != "sgd":
             raise ValueError("optimizer state of another kind")
+        if self.buffer is not None:
+            if "momentum_buffer" not in state or state["momentum_buffer"].shape != self.buffer.shape:
+                raise ValueError("the optimizer state has no momentum buffer of this network's size")
+            self.buffer.copy_(state["momentum_buffer"])

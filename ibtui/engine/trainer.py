@@ -28,7 +28,7 @@ from ibtui.data import Dataset, dataset_from_config, stratified_subset
 from ibtui.engine import gradstats, workers
 from ibtui.engine.control import RunControl, Stopwatch, StopRequested
 from ibtui.engine.events import Checkpoint, Event, Progress, RunFailed, RunFinished, RunStarted, Snapshot
-from ibtui.engine.model import stacked_mlp
+from ibtui.engine.model import module_ensemble, stacked_mlp
 from ibtui.engine.pipeline import PendingSnapshot, SnapshotPipeline
 from ibtui.engine.schedule import snapshot_epochs
 from ibtui.engine.shuffle import epoch_orders
@@ -103,11 +103,21 @@ class Trainer:
         needs_inputs = any(estimators.ESTIMATORS[name].needs_inputs for name in info.estimators)
         self.mi_inputs = ds.x[mi_idx] if needs_inputs else None
 
-        self.model = stacked_mlp(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
+        if config.model.factory:  # the user's own module (backend_module.py), checked on a tiny batch here
+            self.model = module_ensemble(config.model.factory, ds.image_shape, ds.n_features, ds.n_classes, self.seeds,
+                                         self.device, info.measure_output)
+            decay = t.l2 if t.l2_mode == "weight_decay" else 0.0
+            self.optimizer = self.model.make_optimizer(t.optimizer, t.lr, t.momentum, decay)
+            self.layer_names, self.layer_widths = self.model.layer_names, self.model.layer_widths
+        else:
+            self.model = stacked_mlp(ds.n_features, ds.n_classes, config.model, self.seeds, self.device)
+            self.optimizer = self.model.make_optimizer(t.optimizer, t.lr, t.momentum)
+            self.layer_names = layer_names(config, ds.n_classes)
+            self.layer_widths = (*config.model.hidden, *((ds.n_classes,) if info.measure_output else ()))
         self.model.bind_data(self.x_train, self.y_train)
-        self.optimizer = self.model.make_optimizer(t.optimizer, t.lr)
+        # L2 through the loss (the MLP always; own models unless l2_mode is weight decay)
+        self.loss_l2 = 0.0 if t.l2_mode == "weight_decay" else t.l2
         self.schedule = snapshot_epochs(info, t.epochs)
-        self.layer_names = layer_names(config, ds.n_classes)
         self.batch_size = t.batch_size or len(ds.train_idx)
         self.steps_per_epoch = math.ceil(len(ds.train_idx) / self.batch_size)
         # Steps per call of model.train_steps: about 2^16 seed-samples, a few milliseconds on a
@@ -154,8 +164,12 @@ class Trainer:
         training never writes again, so the estimate can run on another thread or process;
         with snapshots_done (this one included), the training state too, for a checkpoint."""
         n_seeds = len(self.seeds)
-        x = self.x_all.expand(n_seeds, *self.x_all.shape)
-        logits, hidden = self.model.forward(x)
+        if hasattr(self.model, "measure"):  # own modules: hidden layers on the MI samples only
+            logits, hidden = self.model.measure(self.x_all, self.mi_idx)
+            mi_rows = slice(None)
+        else:
+            logits, hidden = self.model.forward(self.x_all.expand(n_seeds, *self.x_all.shape))
+            mi_rows = self.mi_idx
         losses, accs = {}, {}
         for split, idx in (("train", self.train_idx), ("test", self.test_idx)):
             if len(idx) == 0:
@@ -166,10 +180,9 @@ class Trainer:
             ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), y.repeat(n_seeds), reduction="none").view(n_seeds, -1)
             losses[split] = ce.mean(1).tolist()
             accs[split] = (lg.argmax(-1) == y).float().mean(1).tolist()
-        layers = list(hidden)
+        layers = [h[:, mi_rows] for h in hidden]
         if self.config.info.measure_output:
-            layers.append(torch.softmax(logits, dim=-1))
-        layers = [h[:, self.mi_idx] for h in layers]
+            layers.append(torch.softmax(logits, dim=-1)[:, self.mi_idx])
         if self.config.info.save_activations:
             # Saved activations are float16; measuring the same rounded values makes
             # `ibtui estimate` with unchanged parameters reproduce these numbers exactly.
@@ -206,7 +219,7 @@ class Trainer:
             run_id=self.run_id,
             config=self.config,
             layer_names=self.layer_names,
-            layer_widths=(*self.config.model.hidden, *((self.dataset.n_classes,) if self.config.info.measure_output else ())),
+            layer_widths=tuple(self.layer_widths),
             seeds=self.seeds,
             n_mi_samples=len(self.mi_labels),
             h_y=estimators.label_entropy(self.mi_labels),
@@ -216,6 +229,10 @@ class Trainer:
             dataset=self.dataset.description,
             synthetic=self.dataset.synthetic,
         )
+
+    def _weights_finite(self) -> bool:
+        finite = getattr(self.model, "finite", None)
+        return finite() if finite is not None else bool(torch.isfinite(self.model.flat).all())
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -277,7 +294,7 @@ class Trainer:
             # Without per-step gradient statistics the compiled step runs many steps per call (one
             # wake-up of the worker threads instead of one a step); pause and stop are honoured
             # between calls, every steps_per_call steps.
-            many = self.model.trains_many_steps and not accum
+            many = self.model.trains_many_steps and not accum and getattr(self.optimizer, "in_kernel", True)
             step = first_step
             while step < self.steps_per_epoch:
                 if control.paused:
@@ -290,14 +307,14 @@ class Trainer:
                     return
                 if many:
                     stop = min(step + self.steps_per_call, self.steps_per_epoch)
-                    step_loss = self.model.train_steps(step, stop, self.batch_size, cfg.l2, self.optimizer)
+                    step_loss = self.model.train_steps(step, stop, self.batch_size, self.loss_l2, self.optimizer)
                     step = stop
                     if step_loss is not None:
                         per_seed_loss = step_loss
                     continue
                 last_step = step == self.steps_per_epoch - 1
                 start = step * self.batch_size
-                step_loss = self.model.train_step(start, min(start + self.batch_size, n_train), cfg.l2, want_loss=last_step)
+                step_loss = self.model.train_step(start, min(start + self.batch_size, n_train), self.loss_l2, want_loss=last_step)
                 if last_step:
                     per_seed_loss = step_loss
                 if accum:
@@ -307,7 +324,7 @@ class Trainer:
 
             last_loss = per_seed_loss
             # The weights too: the epoch's last update can overflow after its loss was computed.
-            if not bool(torch.isfinite(last_loss).all() & torch.isfinite(self.model.flat).all()):
+            if not (bool(torch.isfinite(last_loss).all()) and self._weights_finite()):
                 try:
                     yield from pipeline.drain()
                 except StopRequested:
