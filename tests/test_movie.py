@@ -59,10 +59,10 @@ def test_export_formats_write_each_figure_in_each_format(tmp_path, monkeypatch, 
     run = fake_run(tmp_path / "run", grad=True)
     code, out, err = cli(monkeypatch, capsys, "export", str(run), "--format", "svg,pdf")
     assert code == 0, err
-    for stem in ("info_plane", "loss", "snr"):
+    for stem in ("info_plane", "loss", "snr", "mi_curves"):
         assert (run / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
         assert (run / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
-    assert len(out.splitlines()) == 6
+    assert len(out.splitlines()) == 8
 
 
 def test_an_unknown_format_is_one_sentence_and_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -77,7 +77,6 @@ def test_an_unknown_format_is_one_sentence_and_writes_nothing(tmp_path, monkeypa
 def test_movie_and_csv_of_a_run_without_snapshots(tmp_path, monkeypatch, capsys, option):
     run = fake_run(tmp_path / "run", snapshots=False, status="interrupted", stop_at=0)
     code, _, err = cli(monkeypatch, capsys, "export", str(run), option)
-    if option == "--movie":
-        assert code == 2 and "no snapshots yet" in err and not (run / "info_plane.gif").exists()
-    else:
-        assert code == 0 and (run / "snapshots.csv").read_text().count("\n") == 1  # the header only
+    # A run with nothing measured yet has nothing to draw or tabulate: one sentence, exit 2.
+    assert code == 2 and "no snapshots yet" in err and err.count("\n") == 1
+    assert not (run / "info_plane.gif").exists() and not (run / "snapshots.csv").exists()

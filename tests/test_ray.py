@@ -18,7 +18,7 @@ from ibtui.sweeps.spec import build_spec
 from sweep_helpers import TINY, TINY_SETTINGS, cli, records_without_timing, status
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_FILES = {"config.toml", "summary.json", "snapshots.jsonl", "checkpoint.pt", "info_plane.png", "loss.png", "snr.png"}
+RUN_FILES = {"config.toml", "summary.json", "snapshots.jsonl", "checkpoint.pt", "info_plane.png", "loss.png", "snr.png", "mi_curves.png"}
 
 
 @pytest.fixture(scope="module")

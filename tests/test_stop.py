@@ -34,7 +34,7 @@ def pending_snapshot(epoch):
 def fake_estimates(monkeypatch, gate):
     """Estimates that wait for gate() to be true (checked every few ms) and return nothing."""
 
-    def estimate(layers, labels, info):
+    def estimate(layers, labels, info, inputs=None):
         while not gate():
             threading.Event().wait(0.005)
         return {}, 0.0
@@ -108,7 +108,7 @@ def estimates_held_back(monkeypatch, gate):
     real = workers.timed_estimate
     calls = []
 
-    def estimate(layers, labels, info):
+    def estimate(layers, labels, info, inputs=None):
         calls.append(None)
         number = len(calls)
         while not gate(number):

@@ -223,7 +223,10 @@ def build_spec(*, preset: str | None = None, spec_file: str | Path | None = None
 
 
 def is_sweep_dir(path: str | Path) -> bool:
-    return (Path(path) / SPEC_FILE).is_file()
+    try:
+        return (Path(path) / SPEC_FILE).is_file()
+    except OSError:  # a name too long, a permission: not a sweep; the run reader says what is wrong
+        return False
 
 
 def read_sweep(path: str | Path) -> SweepSpec:
