@@ -190,7 +190,7 @@ def test_the_pool_fallback_estimates_each_snapshot_once(monkeypatch):
 
     monkeypatch.setattr(workers, "estimator_pool", lambda *args, **kwargs: BrokenPool(1))
     estimated = []
-    monkeypatch.setattr(workers, "timed_estimate", lambda layers, labels, info: (estimated.append(None), ({}, 0.0))[1])
+    monkeypatch.setattr(workers, "timed_estimate", lambda layers, labels, info, inputs=None: (estimated.append(None), ({}, 0.0))[1])
     control = RunControl()
     pipeline = pipeline_module.SnapshotPipeline(torch.device("cpu"), control, kde_pairs=workers.PROCESS_MIN_PAIRS)
     events = [e for epoch in (0, 2, 4) for e in pipeline.submit(pending_snapshot(epoch))]
