@@ -53,7 +53,7 @@ def wait_for_snapshots(out, count, proc, timeout=60):
     pytest.fail("timed out waiting for snapshots")
 
 
-@pytest.mark.parametrize("after", [2, 9, 20])
+@pytest.mark.parametrize("after", [9])  # other moments and signals: tests/test_faults.py
 def test_sigint_saves_exits_130_and_resumes_exactly(tmp_path, preset, whole_run, after):
     out = tmp_path / "run"
     proc = start_run(preset, out)
@@ -71,7 +71,7 @@ def test_sigint_saves_exits_130_and_resumes_exactly(tmp_path, preset, whole_run,
     assert json.loads((out / "summary.json").read_text())["status"] == "finished"
 
 
-@pytest.mark.parametrize("after", [1, 5, 14, 25])
+@pytest.mark.parametrize("after", [5, 14])  # 1 and 20: tests/test_faults.py
 def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, preset, whole_run, after):
     out = tmp_path / "run"
     proc = start_run(preset, out)
