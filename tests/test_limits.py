@@ -87,3 +87,17 @@ def test_the_cli_refuses_huge_epochs_at_once_and_writes_nothing(tmp_path):
     assert not (tmp_path / "r").exists()
     result = run_cli("run", "--hidden", "10,,3", "--out", str(tmp_path / "r"), timeout=60)
     assert result.returncode == 2 and "empty entry" in result.stderr and not (tmp_path / "r").exists()
+
+
+def test_a_feasible_but_huge_run_says_how_big_it_is():
+    """Within the limits but hours of estimating: one sentence with the size, before the run."""
+    from ibtui.config import InfoConfig
+    from ibtui.engine.workers import workload_note
+
+    info = InfoConfig()  # kde_upper and binning
+    assert workload_note(info, snapshots=212, seeds=1, layers=6, n=4096) is None  # the tanh preset
+    note = workload_note(info, snapshots=212, seeds=10, layers=5, n=60_000)
+    assert note is not None and "212 snapshots x 5 layers x 10 seed(s) on 60,000 samples" in note
+    hours = float(note.split("about ")[1].split(" hours")[0])
+    assert 3 < hours < 4  # 212 * 10 * 5 * 60,000^2 = 3.8e13 terms at 3e9 per second: 3.5 h
+    assert workload_note(InfoConfig(estimators=("binning",)), 212, 10, 5, 60_000) is None  # no KDE: cheap

@@ -116,6 +116,9 @@ def _run_headless(trainer, store, quiet: bool = False) -> None:
 
     control = RunControl()
     run_dir = store.path
+    note = trainer.workload_note()
+    if note:
+        err_console.print(f"ibtui: {note}", highlight=False, markup=False, soft_wrap=True)
     stops = StopOnSignals(control)
     try:
         with stops, ConsoleProgress(err_console, quiet=quiet) as progress:

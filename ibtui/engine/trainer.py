@@ -214,6 +214,10 @@ class Trainer:
         """The pairwise terms the run's KDE estimates add up to: its estimation workload."""
         return workers.kde_pairs(self.config.info, len(self.schedule), len(self.seeds), len(self.layer_names), len(self.mi_labels))
 
+    def workload_note(self) -> str | None:
+        """A sentence on the run's size when its estimates alone take hours (workers.workload_note)."""
+        return workers.workload_note(self.config.info, len(self.schedule), len(self.seeds), len(self.layer_names), len(self.mi_labels))
+
     def started_event(self, start_epoch: int) -> RunStarted:
         return RunStarted(
             run_id=self.run_id,

@@ -34,6 +34,24 @@ def kde_pairs(info: InfoConfig, snapshots: int, seeds: int, layers: int, n: int)
     return float(snapshots) * seeds * layers * n * n
 
 
+# The compiled KDE kernel's throughput on a 2-core CPU (docs/performance.md: a 6-layer N = 4,096
+# snapshot, 1e8 pair terms, in about 35 ms): a yardstick for telling users how big a run is.
+KDE_PAIRS_PER_SECOND = 3e9
+HUGE_WORK_S = 3600.0  # above this much estimating, a run says how big it is before it starts
+
+
+def workload_note(info: InfoConfig, snapshots: int, seeds: int, layers: int, n: int) -> str | None:
+    """One sentence on a run whose KDE estimates alone take over an hour at the yardstick rate
+    (feasible but huge: the user should know before the hours go by), else None."""
+    pairs = kde_pairs(info, snapshots, seeds, layers, n)
+    seconds = pairs / KDE_PAIRS_PER_SECOND
+    if seconds < HUGE_WORK_S:
+        return None
+    return (f"this run estimates {snapshots:,} snapshots x {layers} layers x {seeds} seed(s) on {n:,} samples: "
+            f"{pairs:.1e} pairwise KDE terms, about {seconds / 3600:.1f} hours of estimating on a 2-core CPU "
+            f"(fewer with --snapshots, --mi-samples or more cores); Ctrl-C stops it keeping what was measured")
+
+
 def start_estimator_process(threads: int, parent_pid: int | None = None) -> None:
     """Runs first in each estimator process: Ctrl-C is the parent's to handle, the process dies
     with the parent, and torch uses `threads` threads."""
