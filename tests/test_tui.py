@@ -422,6 +422,27 @@ async def test_quit_during_a_run_asks_and_stops_the_worker(tmp_path):
 
 
 @async_test
+async def test_sigterm_and_sighup_stop_the_run_as_a_quit_does_and_set_the_exit_code(tmp_path):
+    """A scheduler's SIGTERM or a closed SSH session's SIGHUP: the run stops cleanly (interrupted,
+    what was measured kept) and the app leaves with 128 + the signal number."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        engine = FakeEngine(step_delay=0.01)
+        app = make_app(tmp_path / signum.name, epochs=100_000, engine=engine)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.run_state.epoch > 2)
+            app.stop_on_signal(signum)  # what the loop's signal handler calls
+            await wait_for(pilot, lambda: not app.is_running)
+            assert engine.trainers[0].stopped.is_set() and not engine.trainers[0].finished.is_set()
+        assert app.return_code == 128 + signum
+        summary = json.loads((app.run_state.run_dir / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+
+
+@async_test
 async def test_quit_when_idle_needs_no_confirmation(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -239,7 +239,10 @@ def _launch_tui(config, out: Path | None) -> None:
         fail("the interactive app needs a terminal; without one use 'ibtui run' (see 'ibtui run --help')")
     from ibtui.tui.app import IbtuiApp
 
-    IbtuiApp(config=config, out=out).run()
+    app = IbtuiApp(config=config, out=out)
+    app.run()
+    if app.return_code:  # 128 + signum after SIGTERM or SIGHUP, as `ibtui run` exits
+        raise typer.Exit(app.return_code)
 
 
 @app.callback(invoke_without_command=True)

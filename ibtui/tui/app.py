@@ -10,6 +10,9 @@ carrying the run id; stale ones are dropped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -176,6 +179,7 @@ class IbtuiApp(App):
         self._legend_for: RunStarted | None = None
         self._bindings_key: tuple | None = None
         self._leaving = False  # quitting: waiting for the engine to stop
+        self._exit_code = 0  # 128 + the signal number after SIGTERM or SIGHUP, as `ibtui run` exits
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -200,6 +204,22 @@ class IbtuiApp(App):
         self.query_one(StatusBar).show(self.run_state, None)
         self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
         self.query_one(InfoPlanePlot).focus()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # a scheduler's stop, a closed SSH session
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.stop_on_signal, signum)
+
+    def stop_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: stop as a confirmed quit does (the engine finishes the estimates
+        already taken and saves a checkpoint), then exit with 128 + signum; a second signal
+        skips those estimates and leaves at once."""
+        self._exit_code = self._exit_code or 128 + signum
+        if self._leaving or not self.running:
+            if self.job is not None:
+                self.job.control.request_stop()
+            self.exit(return_code=self._exit_code)
+            return
+        self.call_next(self.stop_and_exit)
 
     def _begin_watching(self, follower: RunFollower) -> None:
         """Show the run `follower` reads (live or finished): `ibtui watch`, or a replay from r."""
@@ -476,7 +496,7 @@ class IbtuiApp(App):
         leaves when the worker says the run ended (on_run_ended). q again leaves at once."""
         job = self.job
         if job is None or not any(w.is_running for w in self.workers if w.group == "training"):
-            self.exit()
+            self.exit(return_code=self._exit_code)
             return
         job.export = False
         job.control.request_stop()
@@ -569,7 +589,7 @@ class IbtuiApp(App):
         if not self._is_current(message.run_id):
             return
         if self._leaving:
-            self.exit()
+            self.exit(return_code=self._exit_code)
             return
         self.drain_events()  # the last events (RunFinished, the final snapshot) come first
         run = self.run_state
