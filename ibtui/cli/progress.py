@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 
 from rich.console import Console
@@ -9,6 +10,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ibtui.engine.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot, Stopping
+
+
+# Until the first epoch: numba compiles the CPU kernels on a machine's first run (cached after).
+COMPILING = "compiling kernels on a first run (once, about 30 s)..."
 
 
 class ConsoleProgress:
@@ -42,6 +47,8 @@ class ConsoleProgress:
         self.snapshots = self.n_snapshots = 0
         self.schedule: tuple[int, ...] = ()
         self.stopping_said = False
+        self.trained = False  # a first Progress event has come (the kernels are compiled)
+        self.started_at = time.monotonic()  # plain lines say wall time, not training time
 
     def __enter__(self) -> ConsoleProgress:
         self.bar.__enter__()
@@ -54,6 +61,12 @@ class ConsoleProgress:
         if isinstance(event, RunStarted):
             self._started(event)
         elif isinstance(event, ProgressEvent):
+            if not self.trained:
+                # The time before the first epoch was start-up and compiling: the speed and the
+                # time left are measured from here, or a 30 s compile would read as hours to go.
+                self.trained = True
+                self.bar.reset(self.task, completed=event.epoch)
+                self.bar.update(self.task, info="")
             self.bar.update(self.task, completed=event.epoch, loss=f"loss {event.train_loss:.4f}")
         elif isinstance(event, Snapshot):
             # Estimates arrive behind training (they run beside it): the bar keeps counting
@@ -66,7 +79,7 @@ class ConsoleProgress:
             self.bar.update(self.task, snapshots=f"{self.snapshots}/{self.n_snapshots} snapshots", info=info)
             if self.plain and (event.epoch >= self.next_line_epoch or event.epoch == self.total):
                 self.next_line_epoch = event.epoch + max(1, self.total // 10)
-                elapsed = f"{event.elapsed_s:.1f}s"
+                elapsed = f"{time.monotonic() - self.started_at:.1f}s"
                 loss = sum(event.train_loss) / len(event.train_loss)
                 self.console.print(f"epoch {event.epoch:>{len(str(self.total))}}/{self.total}  loss {loss:.4f}  {info}  {elapsed}", highlight=False)
         elif isinstance(event, Stopping):
@@ -99,6 +112,9 @@ class ConsoleProgress:
         )
         if event.start_epoch:
             self.console.print(f"resuming from epoch {event.start_epoch}", highlight=False)
+        waiting = COMPILING if event.device == "cpu" else "preparing the run..."
+        if self.plain:
+            self.console.print(waiting, highlight=False)
         self.task = self.bar.add_task(
-            escape(config.name), total=config.train.epochs, completed=event.start_epoch, loss="", info="", snapshots=""
+            escape(config.name), total=config.train.epochs, completed=event.start_epoch, loss="", info=waiting, snapshots=""
         )
