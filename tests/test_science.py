@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
+
+from sweep_helpers import cli
 
 from ibtui.runs.runner import execute, prepare_run
 from ibtui.runs.record import load_run
@@ -17,18 +18,6 @@ from helpers import tiny_config
 pytestmark = pytest.mark.slow
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ibtui.cli.main in-process (no second torch import): (exit code, stdout, stderr)."""
-    from ibtui import cli as cli_module
-
-    monkeypatch.setattr(sys, "argv", ["ibtui", *args])
-    code = 0
-    try:
-        cli_module.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def fast_config(**overrides):

@@ -31,7 +31,6 @@ output that *is* the model's output tensor (the final Linear's logits) is left o
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import math
 import sys
@@ -43,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ibtui.engine.backend_torch import cpu_copy
 from ibtui.errors import ConfigError
 
 #: Samples per forward pass when measuring.
@@ -92,16 +92,6 @@ def load_factory(spec: str) -> Callable[..., Any]:
     return factory
 
 
-def _cpu_copy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, dict):
-        return {key: _cpu_copy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_cpu_copy(item) for item in value)
-    return copy.deepcopy(value)
-
-
 def _is_weight(param: torch.Tensor) -> bool:
     return param.ndim >= 2
 
@@ -125,7 +115,7 @@ class ModuleOptimizer:
     def state_dict(self) -> dict[str, Any]:
         # Copies on the CPU: a checkpoint may wait in the snapshot pipeline while training goes on,
         # and must load where there is no GPU.
-        return {"kind": self.kind, "seeds": [_cpu_copy(o.state_dict()) for o in self.inner]}
+        return {"kind": self.kind, "seeds": [cpu_copy(o.state_dict()) for o in self.inner]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != self.kind or len(state.get("seeds", ())) != len(self.inner):
@@ -325,7 +315,7 @@ class ModuleEnsemble:
 
     def state(self) -> dict[str, Any]:
         return {"backend": self.backend, "factory": self.name,
-                "modules": [_cpu_copy(m.state_dict()) for m in self.modules],
+                "modules": [cpu_copy(m.state_dict()) for m in self.modules],
                 "rng": [r.clone() for r in self.rng],
                 "cuda_rng": [None if r is None else r.cpu().clone() for r in self.cuda_rng]}
 

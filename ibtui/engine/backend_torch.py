@@ -46,13 +46,14 @@ ACTIVATION_GRADS: dict[str, Callable] = {
 assert set(ACTIVATION_GRADS) == set(ACTIVATIONS)
 
 
-def _cpu_copy(value: Any) -> Any:
+def cpu_copy(value: Any) -> Any:
+    """A detached CPU copy of a (nested) optimiser state: what a checkpoint stores."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().clone()
     if isinstance(value, dict):
-        return {key: _cpu_copy(item) for key, item in value.items()}
+        return {key: cpu_copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_cpu_copy(item) for item in value)
+        return type(value)(cpu_copy(item) for item in value)
     return copy.deepcopy(value)
 
 
@@ -70,7 +71,7 @@ class TorchOptimizer:
     def state_dict(self) -> dict[str, Any]:
         # A copy on the CPU: a checkpoint may wait in the snapshot pipeline while training goes
         # on, and must load where there is no GPU (load_state_dict moves it to the parameter's device).
-        return {"kind": self.kind, "torch": _cpu_copy(self.inner.state_dict())}
+        return {"kind": self.kind, "torch": cpu_copy(self.inner.state_dict())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("kind") != self.kind or "torch" not in state:
