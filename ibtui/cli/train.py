@@ -108,6 +108,31 @@ def _say(text: str) -> None:
         pass
 
 
+class _SkipFiguresOnSignal:
+    """While the figures of a saved run are drawn, a stop signal (a late third Ctrl-C, a
+    scheduler's SIGTERM) skips them instead of killing the process: the exit code stays 128 +
+    the first signal's number, and nothing of the run is lost."""
+
+    def __init__(self, stops: StopOnSignals) -> None:
+        self.stops = stops
+        self.previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        self.stops.signum = self.stops.signum or signum
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        return False
+
+
 def _run_headless(trainer, store, quiet: bool = False) -> None:
     """Drive a prepared run with a progress bar, export its PNGs, and exit as the outcome says."""
     from ibtui.runs.runner import describe_os_error, execute
@@ -134,7 +159,11 @@ def _run_headless(trainer, store, quiet: bool = False) -> None:
             EXIT_FAILED,
         )
     try:
-        figures = _export(outcome.run_dir)
+        with _SkipFiguresOnSignal(stops):  # the run is saved: a signal now only skips the figures
+            figures = _export(outcome.run_dir)
+    except KeyboardInterrupt:
+        figures = []
+        _say(f"figures skipped; 'ibtui export {outcome.run_dir}' writes them later")
     except OSError as exc:
         figures = []
         _say(f"ibtui: could not write the figures: {describe_os_error(exc)}; 'ibtui export {outcome.run_dir}' writes them later")
