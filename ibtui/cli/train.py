@@ -110,8 +110,9 @@ def _say(text: str) -> None:
 
 class _SkipFiguresOnSignal:
     """While the figures of a saved run are drawn, a stop signal (a late third Ctrl-C, a
-    scheduler's SIGTERM) skips them instead of killing the process: the exit code stays 128 +
-    the first signal's number, and nothing of the run is lost."""
+    scheduler's SIGTERM) skips them instead of killing the process; after them, until the
+    process exits, stop signals are ignored. The exit code stays 128 + the first signal's
+    number, and nothing of the run is lost."""
 
     def __init__(self, stops: StopOnSignals) -> None:
         self.stops = stops
@@ -128,8 +129,11 @@ class _SkipFiguresOnSignal:
         return self
 
     def __exit__(self, *exc):
-        for signum, previous in self.previous.items():
-            signal.signal(signum, previous)
+        # The command ends next and nothing is left to stop. SIG_IGN, not a Python handler:
+        # Python puts its own handlers back to the default (death by the signal) while the
+        # interpreter shuts down, and a late signal would then end the process with -signum.
+        for signum in self.previous:
+            signal.signal(signum, signal.SIG_IGN)
         return False
 
 
