@@ -8,13 +8,12 @@
 
 What is measured. Forward hooks on the chosen modules (``layers``: None means every Linear and
 Conv output and every activation module, in the order the forward pass reaches them; or module
-names as in ``model.named_modules()``, or the modules themselves) capture their outputs while
+names as in ``model.named_modules()``, or the modules themselves; ``ibtui.engine.layer_hooks``
+chooses and hooks them, as for a model file in ibtui's own trainer) capture their outputs while
 the model runs on the probe set in eval mode without grad, on the model's device, in batches;
-each output is flattened per sample, so a conv layer's T is its whole feature map. The hooks
-exist only during that forward pass, and every module's train/eval flag is restored after it.
-A module called twice in one forward (one ``nn.ReLU`` reused) gives one layer per call
-("act", "act#2"). Activations applied as functions (``F.relu``) are not modules and are not
-seen; the Linear/Conv before them is.
+each output is flattened per sample and copied inside its hook (so a later in-place activation
+cannot change it), and a conv layer's T is its whole feature map. A module called twice in one
+forward pass gives one layer per call ("act", "act#2").
 
 When. ``epoch_end(epoch)`` is called after the epoch with index ``epoch`` (as in
 ``for epoch in range(E)``), so the snapshot is stored at ``epoch + 1`` completed epochs; the
@@ -55,7 +54,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -69,6 +68,7 @@ import torch
 from torch import nn
 
 from ibtui.config import DataConfig, InfoConfig, ModelConfig, RunConfig, TrainConfig, validate
+from ibtui.engine.layer_hooks import LayerError, call_keys, capturing, choose_modules, main_activation
 from ibtui.errors import IbtuiError
 
 #: Snapshots (and bytes of their activations) whose estimates may be outstanding before
@@ -80,19 +80,6 @@ MAX_PENDING_BYTES = 256 << 20
 PROBE_BATCH = 1024
 #: With save_activations, the MI labels beside the activations (activations/labels.npy).
 LABELS_FILE = "labels.npy"
-#: Module names listed in a "no such layer" message.
-SHOWN_NAMES = 60
-
-LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-#: Activation modules measured by default; those ibtui's config can name map to that name.
-ACTIVATION_NAMES: dict[type[nn.Module], str | None] = {
-    nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Softsign: "softsign",
-    nn.Softplus: "softplus", nn.ELU: "elu", nn.GELU: "gelu", nn.Hardtanh: "hard-tanh",
-    nn.LeakyReLU: None, nn.ReLU6: None, nn.SiLU: None, nn.Mish: None, nn.PReLU: None,
-    nn.SELU: None, nn.CELU: None, nn.Softmax: None, nn.LogSoftmax: None,
-}
-
-
 class RecorderError(IbtuiError, ValueError):
     """The recorder cannot start with what it was given (one sentence)."""
 
@@ -165,7 +152,10 @@ class Recorder:
         self.batch_size = batch_size
         self.device = _model_device(model)
         self._inputs, self.labels = _probe_set(inputs, labels, _model_dtype(model))
-        self.modules = _chosen_modules(model, layers)
+        try:
+            self.modules = choose_modules(model, layers)
+        except LayerError as exc:
+            raise RecorderError(str(exc)) from None
         try:
             from ibtui.data import stratified_subset
 
@@ -231,7 +221,7 @@ class Recorder:
         widths = tuple(int(a.shape[-1]) for a in layers)
         s = self._settings
         info = InfoConfig(**s["info"])
-        activation = _main_activation([m for _, m, _ in self._layer_keys])
+        activation = main_activation([m for _, m, _ in self._layer_keys])
         device = "cuda" if self.device.type == "cuda" else "cpu"
         name = s["name"] or self.out.name or "recorded"
         described = s["dataset"] or f"recorded probe set ({len(self.labels):,} samples, {len(np.unique(self.labels))} classes)"
@@ -369,31 +359,14 @@ class Recorder:
     @torch.no_grad()
     def _activations(self) -> list[np.ndarray]:
         """Per measured layer, the (1, N, width) float32 outputs on the probe set (the MI subset)."""
-        model = self.model
-        flags = [(m, m.training) for m in model.modules()]
-        captured: list[tuple[str, nn.Module, torch.Tensor]] = []
-
-        def hook(name: str):
-            def record(module: nn.Module, args: Any, output: Any) -> None:
-                if isinstance(output, torch.Tensor):
-                    captured.append((name, module, output.detach().reshape(output.shape[0], -1).float().cpu()))
-            return record
-
-        handles = [module.register_forward_hook(hook(name)) for name, module in self.modules]
         per_batch: list[list[tuple[str, nn.Module, torch.Tensor]]] = []
-        try:
-            model.eval()
-            x = self._inputs
+        x = self._inputs
+        with capturing(self.model, self.modules, keep=_flat_copy) as captured:
             for start in range(0, len(x), self.batch_size):
                 captured.clear()
-                model(x[start:start + self.batch_size].to(self.device))
+                self.model(x[start:start + self.batch_size].to(self.device))
                 per_batch.append(list(captured))
-        finally:
-            for handle in handles:
-                handle.remove()
-            for module, training in flags:
-                module.training = training
-        keys = _call_keys([(n, m) for n, m, _ in per_batch[0]])
+        keys = call_keys([(n, m) for n, m, _ in per_batch[0]])
         if not keys:
             raise RecorderError("none of the chosen modules produced a tensor on the probe set; "
                                 "check that the model's forward calls them.")
@@ -401,7 +374,7 @@ class Recorder:
             self._layer_keys = keys
             self.layer_names = tuple(label for _, _, label in keys)
         for batch in per_batch:
-            if _call_keys([(n, m) for n, m, _ in batch]) != self._layer_keys:
+            if call_keys([(n, m) for n, m, _ in batch]) != self._layer_keys:
                 raise RecorderError("the model's forward pass reached the measured modules in a different order "
                                     "than before; the recorder needs the same layers on every pass.")
         layers = []
@@ -509,6 +482,13 @@ def _main_hidden() -> Iterator[None]:
                 setattr(main, key, value)
 
 
+def _flat_copy(output: torch.Tensor) -> torch.Tensor:
+    """A hooked output as (batch, features) float32 on the CPU, never sharing its storage: a later
+    in-place module (``nn.ReLU(inplace=True)``) would otherwise overwrite the values taken."""
+    flat = output.detach().reshape(output.shape[0], -1).float().cpu()
+    return flat.clone() if flat.data_ptr() == output.data_ptr() else flat
+
+
 def _model_device(model: nn.Module) -> torch.device:
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
@@ -546,55 +526,6 @@ def _probe_set(inputs: Any, labels: Any, dtype: torch.dtype | None = None) -> tu
     if not whole:
         raise RecorderError(f"labels must be integer class labels, not {y.dtype} values.")
     return x, y.astype(np.int64)
-
-
-def _chosen_modules(model: nn.Module, layers: Any) -> list[tuple[str, nn.Module]]:
-    named = list(model.named_modules())
-    if layers is None:
-        chosen = [(n, m) for n, m in named if n and (isinstance(m, LINEAR_TYPES) or type(m) in ACTIVATION_NAMES)]
-        if not chosen:
-            raise RecorderError(f"{type(model).__name__} has no Linear, Conv or activation module to measure; "
-                                "name the modules to measure with layers=[...].")
-        return chosen
-    if isinstance(layers, (str, nn.Module)):
-        layers = [layers]
-    by_name = dict(named)
-    by_id = {id(m): n for n, m in named}
-    chosen = []
-    for item in layers:
-        if isinstance(item, str):
-            if item not in by_name or not item:
-                shown = [n for n, _ in named if n][:SHOWN_NAMES]
-                more = f", ... ({len(named) - 1 - len(shown)} more)" if len(named) - 1 > len(shown) else ""
-                raise RecorderError(f"{type(model).__name__} has no module named '{item}'; "
-                                    f"it has: {', '.join(shown)}{more}.")
-            chosen.append((item, by_name[item]))
-        elif isinstance(item, nn.Module):
-            if id(item) not in by_id:
-                raise RecorderError(f"the {type(item).__name__} given in layers is not part of the model.")
-            chosen.append((by_id[id(item)] or type(item).__name__, item))
-        else:
-            raise RecorderError(f"layers must hold module names or modules, not {type(item).__name__}.")
-    if len({id(m) for _, m in chosen}) != len(chosen):
-        raise RecorderError("layers names one module twice.")
-    return chosen
-
-
-def _call_keys(calls: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module, str]]:
-    """(name, module, label) per hooked call, the k-th call of one module labelled 'name#k'."""
-    seen: Counter[str] = Counter()
-    keys = []
-    for name, module in calls:
-        seen[name] += 1
-        keys.append((name, module, name if seen[name] == 1 else f"{name}#{seen[name]}"))
-    return keys
-
-
-def _main_activation(modules: list[nn.Module]) -> str:
-    """The ibtui name of the most used activation module among ``modules``; "linear" if none."""
-    names = Counter(ACTIVATION_NAMES.get(type(m)) for m in modules)
-    names.pop(None, None)
-    return names.most_common(1)[0][0] if names else "linear"
 
 
 def _number(value: Any) -> float:

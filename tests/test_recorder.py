@@ -299,3 +299,18 @@ def test_an_estimate_that_fails_drops_its_snapshot_and_marks_the_run_failed(tmp_
     record = load_run(tmp_path / "r")
     assert [s.epoch for s in record.snapshots] == [0, 1, 3]
     assert record.summary["status"] == "failed" and "epoch 2" in record.summary["reason"]
+
+
+def test_an_in_place_activation_does_not_overwrite_the_layer_before_it(tmp_path):
+    # nn.ReLU(inplace=True) writes into the Linear's output tensor after the Linear's hook ran:
+    # the Linear must be measured as it was, negative values included.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 8), nn.ReLU(inplace=True), nn.Linear(8, 4))
+    x, y = probe_set(40)
+    with Recorder(model, x, y, tmp_path / "r", epochs=1, processes=0, png=False, save_activations=True) as rec:
+        rec.epoch_end(0)
+    assert rec.layer_names == ("1", "2", "3")
+    saved = np.load(tmp_path / "r" / "activations" / "epoch_0000000.npz")
+    linear, relu = saved["layer0"].astype(np.float32), saved["layer1"].astype(np.float32)
+    assert (linear < 0).any()
+    np.testing.assert_array_equal(np.maximum(linear, 0), relu)

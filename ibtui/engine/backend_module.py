@@ -160,11 +160,11 @@ class ModuleEnsemble:
                 self.rng.append(torch.get_rng_state())
                 self.cuda_rng.append(torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
             self.modules.append(module.to(device))
-        from ibtui.recorder import RecorderError, _chosen_modules
+        from ibtui.engine.layer_hooks import LayerError, choose_modules
 
         try:
-            self._chosen = [_chosen_modules(m, None) for m in self.modules]
-        except RecorderError as exc:
+            self._chosen = [choose_modules(m, None) for m in self.modules]
+        except LayerError as exc:
             raise ModelFileError(str(exc).rstrip(".")) from None
         self._check()
         self._x: torch.Tensor | None = None
@@ -228,9 +228,9 @@ class ModuleEnsemble:
                 m.training = training
         if self.measure_output:  # the softmax stands for the output layer
             captured = [c for c in captured if c[2] is not logits]
-        from ibtui.recorder import _call_keys
+        from ibtui.engine.layer_hooks import call_keys
 
-        keys = _call_keys([(n, m) for n, m, _ in captured])
+        keys = call_keys([(n, m) for n, m, _ in captured])
         return logits, [t.reshape(t.shape[0], -1).float() for _, _, t in captured], keys
 
     # -- training --------------------------------------------------------------------------------
