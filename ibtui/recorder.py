@@ -49,8 +49,10 @@ written.
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -76,6 +78,9 @@ from ibtui.errors import IbtuiError
 #: process starts (it imports torch and compiles the KDE kernel), bounded so memory is too.
 MAX_PENDING = 64
 MAX_PENDING_BYTES = 256 << 20
+#: How much lower the estimator processes' scheduling priority is than the user's loop
+#: (``os.nice``): on a machine with as many busy threads as cores, training keeps its pace.
+WORKER_NICENESS = int(__import__("os").environ.get("IBTUI_NICE", "0"))
 #: Probe samples per forward pass.
 PROBE_BATCH = 1024
 #: With save_activations, the MI labels beside the activations (activations/labels.npy).
@@ -183,6 +188,10 @@ class Recorder:
         self.schedule: list[int] = []
         self._pending: deque[_Pending] = deque()
         self._pool = None
+        #: Seconds, for overhead accounting: ``estimating`` (the estimates' own work, wherever
+        #: they ran), ``probing`` (the probe forward passes and copies in the caller's thread),
+        #: ``draining`` (waiting at the end for estimates still running), ``figures`` (the PNGs).
+        self.timings = {"estimating": 0.0, "probing": 0.0, "draining": 0.0, "figures": 0.0}
         self._last_epoch = 0
         self._errors: list[str] = []
         self._started = 0.0
@@ -281,7 +290,7 @@ class Recorder:
             from ibtui.engine import workers
 
             try:
-                self._pool = workers.estimator_pool(self.processes, 1)
+                self._pool = _estimator_pool(self.processes)
                 warm = [np.random.default_rng(0).normal(size=(1, 8, 2)).astype(np.float32)]
                 with _main_hidden():  # starts the process: it imports torch and compiles meanwhile
                     self._pool.submit(workers.timed_estimate, warm, np.arange(8) % 2, info)
@@ -310,7 +319,10 @@ class Recorder:
         taken = completed in self._scheduled
         if taken:
             metrics = {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}
-            self._submit(completed, metrics, self._activations())
+            probing = time.perf_counter()
+            layers = self._activations()
+            self.timings["probing"] += time.perf_counter() - probing
+            self._submit(completed, metrics, layers)
         self._write_ready(block=False)
         return taken
 
@@ -321,8 +333,11 @@ class Recorder:
             return False
         self._open = False
         skipped: BaseException | None = None
+        draining = time.perf_counter()
+        if self.png:  # matplotlib's import overlaps the wait for the estimates
+            threading.Thread(target=importlib.import_module, args=("ibtui.export.png",), daemon=True).start()
         try:
-            self._write_ready(block=True)
+            self._drain()
         except BaseException as error:  # noqa: BLE001 - a second Ctrl-C while waiting: skip the rest
             skipped = error
             self._pending.clear()
@@ -330,6 +345,7 @@ class Recorder:
             if self._pool is not None:
                 self._pool.shutdown(wait=skipped is None, cancel_futures=True)
                 self._pool = None
+            self.timings["draining"] = time.perf_counter() - draining
         elapsed = time.monotonic() - self._started
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
             self.store.handle(RunFailed(self.run_id, f"{exc_type.__name__}: {exc}", self._last_epoch, elapsed))
@@ -340,12 +356,14 @@ class Recorder:
             self.store.handle(RunFinished(self.run_id, "finished" if ended else "interrupted", self._last_epoch, elapsed))
         self.store.close()
         if self.png:
+            drawing = time.perf_counter()
             try:
                 from ibtui.export.png import export_run
 
                 export_run(self.out)
             except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
                 warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=2)
+            self.timings["figures"] = time.perf_counter() - drawing
         if skipped is not None and exc_type is None:
             raise skipped
         return False
@@ -410,10 +428,30 @@ class Recorder:
     def _estimate_here(self, pending: _Pending) -> None:
         from ibtui import estimators
 
+        started = time.perf_counter()
         try:
             pending.result = estimators.estimate_info_plane(pending.layers, self.mi_labels, self.config.info)
+            self.timings["estimating"] += time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - one bad snapshot must not end the user's training
             pending.error = f"the estimate at epoch {pending.epoch} failed ({type(exc).__name__}: {exc})"
+
+    def _drain(self) -> None:
+        """Finish every pending estimate and write it: the estimator process works from the oldest
+        snapshot, this thread (idle now that the loop has ended) from the newest one not yet
+        started there, with one torch thread so that the two take one core each."""
+        threads = torch.get_num_threads()
+        try:
+            while self._pending:
+                self._write_ready(block=False)
+                newest = next((p for p in reversed(self._pending) if p.future is not None and p.future.cancel()), None)
+                if newest is None:  # the rest are running in the process, or done
+                    break
+                newest.future = None
+                torch.set_num_threads(1)
+                self._estimate_here(newest)
+        finally:
+            torch.set_num_threads(threads)
+        self._write_ready(block=True)
 
     def _write_ready(self, block: bool, limit: int | None = None) -> None:
         """Write the oldest snapshots whose estimates are done (all of them when ``block``)."""
@@ -426,7 +464,8 @@ class Recorder:
                 if not block and not head.future.done():
                     return
                 try:
-                    head.result = head.future.result()[0]
+                    head.result, seconds = head.future.result()
+                    self.timings["estimating"] += seconds
                 except BrokenProcessPool:
                     self._pool = None  # the process died or could not start: estimate here from now on
                     self._estimate_here(head)
@@ -450,6 +489,31 @@ class Recorder:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _estimator_pool(processes: int):
+    """ibtui's estimator processes, one torch thread each, at a lower scheduling priority
+    (``WORKER_NICENESS``) than the user's loop."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ibtui.engine.processes import spawn_context
+
+    return ProcessPoolExecutor(processes, mp_context=spawn_context(), initializer=_start_worker,
+                               initargs=(os.getpid(), WORKER_NICENESS))
+
+
+def _start_worker(parent_pid: int, niceness: int) -> None:
+    import os
+
+    from ibtui.engine import workers
+
+    workers.start_estimator_process(1, parent_pid)
+    if niceness:
+        try:
+            os.nice(niceness)
+        except OSError:
+            pass
 
 
 @contextmanager

@@ -6,7 +6,9 @@ import json
 import math
 import subprocess
 import sys
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -314,3 +316,33 @@ def test_an_in_place_activation_does_not_overwrite_the_layer_before_it(tmp_path)
     linear, relu = saved["layer0"].astype(np.float32), saved["layer1"].astype(np.float32)
     assert (linear < 0).any()
     np.testing.assert_array_equal(np.maximum(linear, 0), relu)
+
+
+def test_at_the_end_this_thread_estimates_the_newest_snapshots_beside_the_busy_process(tmp_path):
+    # A one-thread pool stands in for an estimator process that is busy: the estimates queued
+    # behind its blocked task are taken over by the caller's thread at the end, newest first;
+    # every snapshot is written once, in epoch order, with the numbers a plain run gives.
+    x, y = probe_set(40)
+    gate = threading.Event()
+    pool = ThreadPoolExecutor(1)
+    pool.submit(gate.wait, 60)
+    local: list[int] = []
+    with Recorder(small_cnn(), x, y, tmp_path / "r", layers=["4", "6"], epochs=6, processes=0, png=False) as rec:
+        rec._pool = pool
+        estimate_here = rec._estimate_here
+
+        def here(pending):
+            local.append(pending.epoch)
+            estimate_here(pending)
+            gate.set()  # the pool may run the oldest ones now
+
+        rec._estimate_here = here
+        for epoch in range(6):
+            rec.epoch_end(epoch)
+    with Recorder(small_cnn(), x, y, tmp_path / "plain", layers=["4", "6"], epochs=6, processes=0, png=False) as plain:
+        for epoch in range(6):
+            plain.epoch_end(epoch)
+    assert local[0] == 6 and local == sorted(local, reverse=True)
+    snapshots = load_run(tmp_path / "r").snapshots
+    assert [s.epoch for s in snapshots] == list(range(7))
+    assert [s.mi for s in snapshots] == [s.mi for s in load_run(tmp_path / "plain").snapshots]
