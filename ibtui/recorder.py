@@ -78,9 +78,6 @@ from ibtui.errors import IbtuiError
 #: process starts (it imports torch and compiles the KDE kernel), bounded so memory is too.
 MAX_PENDING = 64
 MAX_PENDING_BYTES = 256 << 20
-#: How much lower the estimator processes' scheduling priority is than the user's loop
-#: (``os.nice``): on a machine with as many busy threads as cores, training keeps its pace.
-WORKER_NICENESS = int(__import__("os").environ.get("IBTUI_NICE", "0"))
 #: Probe samples per forward pass.
 PROBE_BATCH = 1024
 #: With save_activations, the MI labels beside the activations (activations/labels.npy).
@@ -290,7 +287,7 @@ class Recorder:
             from ibtui.engine import workers
 
             try:
-                self._pool = _estimator_pool(self.processes)
+                self._pool = workers.estimator_pool(self.processes, 1)
                 warm = [np.random.default_rng(0).normal(size=(1, 8, 2)).astype(np.float32)]
                 with _main_hidden():  # starts the process: it imports torch and compiles meanwhile
                     self._pool.submit(workers.timed_estimate, warm, np.arange(8) % 2, info)
@@ -489,31 +486,6 @@ class Recorder:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _estimator_pool(processes: int):
-    """ibtui's estimator processes, one torch thread each, at a lower scheduling priority
-    (``WORKER_NICENESS``) than the user's loop."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ibtui.engine.processes import spawn_context
-
-    return ProcessPoolExecutor(processes, mp_context=spawn_context(), initializer=_start_worker,
-                               initargs=(os.getpid(), WORKER_NICENESS))
-
-
-def _start_worker(parent_pid: int, niceness: int) -> None:
-    import os
-
-    from ibtui.engine import workers
-
-    workers.start_estimator_process(1, parent_pid)
-    if niceness:
-        try:
-            os.nice(niceness)
-        except OSError:
-            pass
 
 
 @contextmanager
