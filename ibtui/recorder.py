@@ -27,6 +27,9 @@ forward pass and a copy; finished estimates are written, in epoch order, at late
 or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the oldest (memory
 stays bounded on slow estimates). The process is started, and its kernels compiled on a tiny
 warm-up estimate, when the recorder opens, so that this happens while the user's loop trains.
+At the end of the block the loop no longer needs its core: the calling thread estimates the
+newest snapshots not yet started in the process while the process works from the oldest, and
+matplotlib is imported meanwhile for the figures. ``timings`` says where the seconds went.
 
 The result is an ordinary run directory written through ``RunStore`` (the same events as
 ``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
@@ -217,6 +220,7 @@ class Recorder:
 
         self._check_out()
         self._started = time.monotonic()
+        probing = time.perf_counter()
         try:
             layers = self._activations()  # also fixes the layer order and names
         except RecorderError:
@@ -224,6 +228,7 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - the user's model, any error: say so in one sentence
             raise RecorderError(f"{type(self.model).__name__} fails on the probe inputs "
                                 f"({type(exc).__name__}: {exc}).") from None
+        self.timings["probing"] += time.perf_counter() - probing
         widths = tuple(int(a.shape[-1]) for a in layers)
         s = self._settings
         info = InfoConfig(**s["info"])

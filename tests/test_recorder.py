@@ -343,6 +343,7 @@ def test_at_the_end_this_thread_estimates_the_newest_snapshots_beside_the_busy_p
         for epoch in range(6):
             plain.epoch_end(epoch)
     assert local[0] == 6 and local == sorted(local, reverse=True)
+    assert rec.timings["estimating"] > 0 and rec.timings["figures"] == 0.0  # png=False
     snapshots = load_run(tmp_path / "r").snapshots
     assert [s.epoch for s in snapshots] == list(range(7))
     assert [s.mi for s in snapshots] == [s.mi for s in load_run(tmp_path / "plain").snapshots]
