@@ -17,10 +17,9 @@ scipy.spatial.cKDTree computes for p = inf; the k-th smallest value of a row doe
 how it is found; and "strictly closer than eps" is tested as D < eps (for eps = 0: D == 0, as the
 tree's radius nextafter(eps, 0) gives).
 
-Loop shapes, both measured with numba 0.68 on AVX2: coordinates are taken GROUP at a time, their
-maximum kept in registers (the columns are zero-padded to a multiple of GROUP: a zero coordinate
-adds a distance of 0, which never changes a maximum of non-negative numbers); and each further
-group reads one buffer and writes the other, because `buf[j] = max(buf[j], d)` in place compiles
+Loop shapes, both measured with numba 0.68 on AVX2: coordinates are taken GROUP at a time (then 2
+or 1), their maximum kept in registers; and each further group reads one buffer and writes the
+other, because `buf[j] = max(buf[j], d)` in place compiles
 to masked stores, 3-4x slower. The selection skips blocks of _BLOCK columns whose minimum is not
 below the current k-th smallest value, which after the first blocks is nearly all of them. KSG
 takes all layers of a snapshot in one call, so the distances in X, the same for every layer, are
@@ -40,65 +39,86 @@ _FLAGS = {"nnan", "nsz"}  # no NaN reaches here (inputs are checked finite); inf
 
 
 def columns(points: np.ndarray) -> np.ndarray:
-    """(N, d) points as the kernels' (GROUP * ceil(d / GROUP), N) float64 columns, zero-padded."""
-    n, d = points.shape
-    cols = np.zeros((GROUP * -(-d // GROUP), n))
-    cols[:d] = points.T
+    """(N, d) points as the kernels' (d', N) float64 columns: d' = d, or d + 1 when d % 4 == 3,
+    the last coordinate repeated (which changes no maximum), so that every d' % 4 is 0, 1 or 2."""
+    cols = np.ascontiguousarray(points.T, dtype=np.float64)
+    if cols.shape[0] % GROUP == GROUP - 1:
+        cols = np.concatenate([cols, cols[-1:]])
     return cols
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
-def _group(cols, m, i, before, out, first):
-    """out[j] = max(before[j], |cols[m + g, j] - cols[m + g, i]| for g < GROUP); `before` is not
-    read when first."""
-    r0, r1, r2, r3 = cols[m], cols[m + 1], cols[m + 2], cols[m + 3]
-    c0, c1, c2, c3 = r0[i], r1[i], r2[i], r3[i]
-    if first:
-        for j in range(out.shape[0]):
-            d0, d1, d2, d3 = abs(r0[j] - c0), abs(r1[j] - c1), abs(r2[j] - c2), abs(r3[j] - c3)
-            out[j] = max(max(d0, d1), max(d2, d3))
+def _group(cols, m, width, i, before, out, first):
+    """out[j] = max(before[j], |cols[m + g, j] - cols[m + g, i]| for g < width), width 4, 2 or 1;
+    `before` is not read when first."""
+    if width == 4:
+        r0, r1, r2, r3 = cols[m], cols[m + 1], cols[m + 2], cols[m + 3]
+        c0, c1, c2, c3 = r0[i], r1[i], r2[i], r3[i]
+        if first:
+            for j in range(out.shape[0]):
+                out[j] = max(max(abs(r0[j] - c0), abs(r1[j] - c1)), max(abs(r2[j] - c2), abs(r3[j] - c3)))
+        else:
+            for j in range(out.shape[0]):
+                out[j] = max(max(max(abs(r0[j] - c0), abs(r1[j] - c1)), max(abs(r2[j] - c2), abs(r3[j] - c3))), before[j])
+    elif width == 2:
+        r0, r1 = cols[m], cols[m + 1]
+        c0, c1 = r0[i], r1[i]
+        if first:
+            for j in range(out.shape[0]):
+                out[j] = max(abs(r0[j] - c0), abs(r1[j] - c1))
+        else:
+            for j in range(out.shape[0]):
+                out[j] = max(max(abs(r0[j] - c0), abs(r1[j] - c1)), before[j])
     else:
-        for j in range(out.shape[0]):
-            d0, d1, d2, d3 = abs(r0[j] - c0), abs(r1[j] - c1), abs(r2[j] - c2), abs(r3[j] - c3)
-            out[j] = max(max(max(d0, d1), max(d2, d3)), before[j])
+        r0 = cols[m]
+        c0 = r0[i]
+        if first:
+            for j in range(out.shape[0]):
+                out[j] = abs(r0[j] - c0)
+        else:
+            for j in range(out.shape[0]):
+                out[j] = max(abs(r0[j] - c0), before[j])
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
 def _distances(cols, lo, hi, i, a, b):
     """The max-norm distances from point i to every point over coordinates (rows of cols)
     lo..hi-1, in a or b (the one returned)."""
-    _group(cols, lo, i, a, a, True)
-    for m in range(lo + GROUP, hi, GROUP):
-        _group(cols, m, i, a, b, False)
+    m = lo
+    while m < hi:
+        width = GROUP if hi - m >= GROUP else (2 if hi - m >= 2 else 1)
+        _group(cols, m, width, i, a, b, m == lo)
         a, b = b, a
+        m += width
     return a
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
-def _smallest(values, rank, best):
-    """The rank-th smallest of values (rank >= 1); best is scratch of at least rank numbers."""
+def _smallest(p, q, rank, best):
+    """The rank-th smallest of max(p[j], q[j]) over j (rank >= 1; pass p twice for p's own);
+    best is scratch of at least rank numbers."""
     for r in range(rank):
         best[r] = _INF
     worst = _INF
-    n = values.shape[0]
-    stop = n - n % _BLOCK
+    n = p.shape[0]
     for start in range(0, n, _BLOCK):
-        block = values[start:min(start + _BLOCK, n)]
+        stop = min(start + _BLOCK, n)
+        pb, qb = p[start:stop], q[start:stop]
         low = _INF
-        if start < stop:
+        if stop - start == _BLOCK:
             for j in range(_BLOCK):
-                low = min(low, block[j])
+                low = min(low, max(pb[j], qb[j]))
         else:
             low = -_INF
         if low < worst:
-            for j in range(block.shape[0]):
-                v = block[j]
+            for j in range(pb.shape[0]):
+                v = max(pb[j], qb[j])
                 if v < worst:
-                    q = rank - 1
-                    while q > 0 and best[q - 1] > v:
-                        best[q] = best[q - 1]
-                        q -= 1
-                    best[q] = v
+                    r = rank - 1
+                    while r > 0 and best[r - 1] > v:
+                        best[r] = best[r - 1]
+                        r -= 1
+                    best[r] = v
                     worst = best[rank - 1]
     return worst
 
@@ -123,16 +143,13 @@ def ksg_counts(x_cols, t_cols, starts, k, row_lo, row_hi, n_x, n_t):
     neighbour in the joint space, and n_x[l, i], n_t[l, i], how many points (i included) lie
     strictly closer than eps in X alone and in T alone. x_cols and t_cols come from columns()."""
     n = x_cols.shape[1]
-    buffers = np.empty((5, n))
-    joint = buffers[4]
+    buffers = np.empty((4, n))
     best = np.empty(k + 1)
     for i in range(row_lo, row_hi):
         dist_x = _distances(x_cols, 0, x_cols.shape[0], i, buffers[0], buffers[1])
         for layer in range(starts.shape[0] - 1):
             dist_t = _distances(t_cols, starts[layer], starts[layer + 1], i, buffers[2], buffers[3])
-            for j in range(n):
-                joint[j] = max(dist_x[j], dist_t[j])
-            eps = _smallest(joint, k + 1, best)  # i itself is the first, at 0
+            eps = _smallest(dist_x, dist_t, k + 1, best)  # i itself is the first, at 0
             n_x[layer, i] = _closer(dist_x, eps)
             n_t[layer, i] = _closer(dist_t, eps)
 
@@ -154,7 +171,8 @@ def ross_counts(t_cols, starts, class_lo, class_hi, kept, k_used, row_lo, row_hi
             continue
         for layer in range(starts.shape[0] - 1):
             dist = _distances(t_cols, starts[layer], starts[layer + 1], i, buffers[0], buffers[1])
-            radius = _smallest(dist[class_lo[i]:class_hi[i]], k_used[i] + 1, best)
+            own = dist[class_lo[i]:class_hi[i]]
+            radius = _smallest(own, own, k_used[i] + 1, best)
             if every_point_kept:
                 m[layer, i] = _closer(dist, radius)
             else:
