@@ -1,6 +1,7 @@
 """The compiled KSG / Ross neighbour search gives exactly the estimates of the cKDTree code it
 replaced (transcribed below as the reference), on tanh-like and ReLU-like layers, with binary and
-continuous inputs, for every path: compiled, tree fallback, one layer or many, any thread count."""
+continuous inputs, for every path: compiled, tree fallback, one layer or many, any thread count;
+and EDGE's one-dimensional k-th neighbour distances equal the tree's too."""
 
 from __future__ import annotations
 
@@ -133,3 +134,17 @@ def test_every_class_of_one_gives_zero_for_ity_and_ksg_still_runs():
     t = layer("tanh", x, 2, 0)
     y = np.arange(50)
     assert ksg.ksg_mi(t, y, inputs=x) == (ref_ksg_ixt(x, t), 0.0)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "tanh", "relu"])
+def test_edge_kth_distance_on_a_line_equals_the_tree(kind):
+    """EDGE's bucket widths: the sorted-window k-th neighbour distance is bitwise cKDTree's."""
+    from ibtui.estimators.edge import _kth_distance_1d
+
+    rng = np.random.default_rng({"normal": 0, "ties": 1, "tanh": 2, "relu": 3}[kind])
+    for n, k in ((1, 1), (7, 7), (300, 1), (300, 40), (1000, 999)):
+        col = rng.normal(size=n) * 3.0
+        col = {"normal": col, "ties": np.round(col, 1), "tanh": np.tanh(col), "relu": 4000.0 * np.maximum(col, 0.0)}[kind]
+        queries = np.random.RandomState(3334).choice(col, size=500)
+        tree = cKDTree(col[:, None]).query(queries[:, None], k=k)[0].reshape(500, -1)[:, -1]
+        assert np.array_equal(_kth_distance_1d(col, queries, k), tree), (n, k)
