@@ -19,8 +19,7 @@ tree's radius nextafter(eps, 0) gives).
 
 Loop shapes, both measured with numba 0.68 on AVX2: coordinates are taken GROUP at a time (then 2
 or 1), their maximum kept in registers; and each further group reads one buffer and writes the
-other, because `buf[j] = max(buf[j], d)` in place compiles
-to masked stores, 3-4x slower. The selection skips blocks of _BLOCK columns whose minimum is not
+other, because `buf[j] = max(buf[j], d)` in place compiles to masked stores, 3-4x slower. The selection skips blocks of _BLOCK columns whose minimum is not
 below the current k-th smallest value, which after the first blocks is nearly all of them. KSG
 takes all layers of a snapshot in one call, so the distances in X, the same for every layer, are
 computed once per row rather than once per layer (X has 12 coordinates in the Tishby set, more

@@ -16,8 +16,9 @@ Neighbours are found exactly, in memory O(N) per thread (never N^2): by ibtui.es
 compiled row-by-row search (every layer of a snapshot in one pass, the rows split over
 torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree; both give the
 same counts, hence the same estimates. With binary inputs (the Tishby set) every other input
-is at max-norm distance >= 1, so n_x is usually 0 and KSG's assumption of continuous X does not
-hold: its I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
+is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts inputs at
+distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and its
+I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
 noise (a fixed seed, so estimates repeat) breaks the ties of repeated values, which the
 estimators assume away. T = f(X) is deterministic, so the true I(X;T) is infinite for continuous
 X; KSG reports a finite, N-limited value (at most about log2 N), like every estimator here.
