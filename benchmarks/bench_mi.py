@@ -1,6 +1,6 @@
 """Benchmarks of ibtui.estimators: the snapshot hot path of the training engine.
 
-Run as `python -m benchmarks.bench_mi` from the repository root. Targets on the 2-core CPU machine
+Run as `python -m benchmarks.bench_mi` from the repository root (`--ksg`: the KDE and KSG lines only). Targets on the 2-core CPU machine
 (torch.set_num_threads(2)): KDE upper + lower for 6 tanh layers (widths 10, 7, 5, 4, 3, 2) over
 N = 4096 inputs with 2 classes in <= 40 ms, binning of the same in <= 10 ms, and KDE for N = 60,000,
 d = 20 within 2 GB (peak memory linear in N).
@@ -124,6 +124,45 @@ def engine_throughput_row(layers, labels, repeats: int) -> dict:
     )
 
 
+def tishby_inputs(n: int = N) -> torch.Tensor:
+    """The Tishby set's inputs: every 12-bit binary code once (n = 4096)."""
+    return torch.from_numpy(((np.arange(n)[:, None] >> np.arange(12)) & 1).astype(np.float32))
+
+
+def ksg_rows(layers, labels, kde_ms: list[float], repeats: int, tree_reference: bool = True) -> list[dict]:
+    """KSG + Ross for the 6 layers beside the KDE pair's time (kde_ms, the same process), with the
+    Tishby set's binary inputs and with Gaussian ones; the reference is scipy's cKDTree path (the
+    fallback without numba), timed once, whose estimates must be identical."""
+    from ibtui.estimators import ksg as _ksg
+
+    rows = []
+    kde = statistics.median(kde_ms)
+    for name, inputs in (("binary 12-bit X", tishby_inputs()), ("Gaussian X", torch.randn(N, 12, generator=torch.Generator().manual_seed(1)))):
+        run_ksg = lambda: mi.estimate_layers(layers, labels, ["ksg"], inputs=inputs)  # noqa: E731
+        fast = _time(run_ksg, repeats)
+        ref, note = None, ""
+        if tree_reference and name.startswith("binary"):
+            compiled, _ksg._compiled = _ksg._compiled_kernel(), None
+            try:
+                ref = _time(run_ksg, 1, warmup=0)
+                tree = run_ksg()["ksg"]
+            finally:
+                _ksg._compiled = compiled
+            same = "identical" if run_ksg()["ksg"] == tree else "DIFFERENT"
+            note = f"; reference (cKDTree) {statistics.median(ref) / statistics.median(fast):.0f}x slower, estimates {same}"
+        rows.append(_row(f"ksg (k=3) 6 layers N={N}, {name}", fast, ref, f"{statistics.median(fast) / kde:.1f}x the KDE pair (target 2x){note}"))
+    return rows
+
+
+def ksg_only(repeats: int = 5) -> list[dict]:
+    """The KDE pair and KSG lines alone (under a minute): `python -m benchmarks.bench_mi --ksg`."""
+    torch.set_num_threads(2)
+    layers, labels = _layers()
+    kde = _time(lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE), repeats)
+    rows = [_row(f"kde upper+lower 6 layers N={N}", kde)]
+    return rows + ksg_rows(layers, labels, kde, repeats)
+
+
 def run(quick: bool) -> list[dict]:
     torch.set_num_threads(2)
     repeats = 7 if quick else 21
@@ -164,9 +203,8 @@ def run(quick: bool) -> list[dict]:
     rows.append(_row(f"binning (30 bins on [-1,1]) 6 layers N={N}", tishby))
     adaptive = _time(lambda: mi.estimate_layers(layers, labels, ["adaptive"]), repeats)
     rows.append(_row(f"adaptive (30 bins) 6 layers N={N}", adaptive))
+    rows.extend(ksg_rows(layers, labels, kde, max(3, repeats // 4)))
     inputs = torch.randn(N, 12, generator=torch.Generator().manual_seed(1))
-    ksg = _time(lambda: mi.estimate_layers(layers, labels, ["ksg"], inputs=inputs), max(3, repeats // 4))
-    rows.append(_row(f"ksg (k=3) 6 layers N={N}", ksg, note=f"{statistics.median(ksg) / statistics.median(kde):.1f}x the KDE pair (target 2x)"))
     edge = _time(lambda: mi.estimate_layers(layers, labels, ["edge"], inputs=inputs), max(3, repeats // 4))
     rows.append(_row(f"edge 6 layers N={N}", edge))
 
@@ -205,5 +243,7 @@ def bias(sizes=(1000, 4000), repeats: int = 3) -> list[str]:
 if __name__ == "__main__":
     if "--bias" in sys.argv:
         print("\n".join(bias()))
+    elif "--ksg" in sys.argv:
+        print(format_table(ksg_only()))
     else:
         print(format_table(run(quick="--quick" in sys.argv)))

@@ -18,6 +18,8 @@ def estimate(
     n_bins: Annotated[int | None, typer.Option(help="Binning: this many equal bins on the data's range.")] = None,
     noise_variance: NoiseOpt = None,
     adaptive_bins: Annotated[int | None, typer.Option(help="Adaptive binning: number of bins.")] = None,
+    adaptive_low: Annotated[float | None, typer.Option(help="Adaptive binning: the fixed lowest edge (default: -1.000001 for layers with negative values, else 0).")] = None,
+    ksg_k: Annotated[int | None, typer.Option("--ksg-k", help="KSG: neighbours k (1 to 1000; Kraskov et al.: 3).")] = None,
     label: Annotated[str | None, typer.Option(help="Name of the RUN/estimates/<label> folder (default: from the settings).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing estimate with the same label.")] = False,
 ) -> None:
@@ -28,7 +30,7 @@ def estimate(
 
     record = load_run(run_dir)
     config = changed_config(record.config, estimators=estimator, noise_variance=noise_variance, bin_size=bin_size,
-                            n_bins=n_bins, adaptive_bins=adaptive_bins)
+                            n_bins=n_bins, adaptive_bins=adaptive_bins, adaptive_low=adaptive_low, ksg_k=ksg_k)
     progress = lambda done, total: err_console.print(f"estimated {done}/{total} snapshots", highlight=False) if done % 20 == 0 or done == total else None  # noqa: E731
     out = reestimate(run_dir, config, label, overwrite=overwrite, progress=progress)
     save_figure(info_plane_figure(load_run(out)), out / INFO_PLANE_FILE)

@@ -57,7 +57,8 @@ __all__ = [
 class Estimator:
     """One registry entry: the function, its parameters as read from a run's [info] settings
     (`params(info)` -> keyword arguments; `reads` names those InfoConfig fields), whether it needs
-    the inputs X, and a one-line description for listings."""
+    the inputs X, and a one-line description for listings. A function may carry `all_layers`, the
+    same for a list of layers sharing labels and inputs, which estimate_layers then calls once."""
 
     name: str
     function: Callable[..., tuple[float, float]]
@@ -132,6 +133,10 @@ def estimate_layers(layers: Sequence, labels, estimators: Sequence[str], *, inpu
             for bound, value in zip(kde_bounds, per_bound):
                 result[f"kde_{bound}"].append(_validate.finite_result(f"kde_{bound}", value))
     others = {"adaptive": {"n_bins": adaptive_bins, "low": adaptive_low}, "ksg": {"k": ksg_k}, "edge": {}}
+    for name in names:
+        all_layers = getattr(ESTIMATORS[name].function, "all_layers", None)
+        if name in others and all_layers is not None:  # one call for every layer: it shares work
+            result[name] = all_layers(mats, codes, inputs=inputs, **others.pop(name))
     for m in mats:
         if "binning" in names:
             result["binning"].append(codes_mi(bin_codes(m, bin_size, n_bins, value_range), codes, n_classes))

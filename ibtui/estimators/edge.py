@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ibtui.estimators import _validate
 
@@ -42,6 +41,39 @@ def _projection(x: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     return rng.normal(0.0, np.broadcast_to(sigma, (dim, shrink)))
 
 
+def _kth_distance_1d(values: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Each query's distance to its k-th nearest value (the query's own copy included), exactly
+    cKDTree(values[:, None]).query(queries[:, None], k)[0][:, -1], in O(Q log k) after a sort.
+
+    On a line the k nearest values are k consecutive sorted values s[lo .. lo + k - 1], and a
+    window's largest distance is at one of its ends, so the k-th distance is the least over lo of
+    max(A(lo), B(lo)), A = q - s[lo] (non-increasing in lo), B = s[lo + k - 1] - q (non-decreasing;
+    +inf past the end): at the first lo* with B >= A, the least is min(B(lo*), A(lo*-1)), found by
+    bisection over lo in [i - k, i], i the query's sorted position. Rounded subtraction is
+    monotone, so this holds for the floating-point distances; they are returned as sqrt(d * d), the
+    tree's Euclidean arithmetic in one dimension."""
+    s = np.sort(values)
+    n = s.shape[0]
+    s = np.concatenate([s, np.full(k, np.inf)])
+    q = np.asarray(queries, dtype=np.float64)
+
+    def ends(lo):
+        return q - s[lo], s[lo + k - 1] - q
+
+    low = np.clip(np.searchsorted(s[:n], q) - k, 0, n - k)
+    first, high = low.copy(), low + k  # B >= A holds at high: s[high] >= q there, or past the end
+    while np.any(low < high):
+        mid = (low + high) // 2
+        a, b = ends(mid)
+        right = b >= a
+        high = np.where(right, mid, high)
+        low = np.where(right, low, mid + 1)
+    _, b_star = ends(low)
+    a_before, _ = ends(np.maximum(low - 1, 0))
+    d = np.where(low > first, np.minimum(b_star, a_before), b_star)
+    return np.sqrt(d * d)
+
+
 def _knn_width(column: np.ndarray, dim: int) -> float:
     """Their find_knn: the mean distance from 500 random samples to their k-th neighbour (the
     samples drawn after seeding 3334 for every column, as theirs are)."""
@@ -49,8 +81,7 @@ def _knn_width(column: np.ndarray, dim: int) -> float:
     k = math.floor(0.43 * n ** (2 / 3 + 0.17 * (dim / (dim + 1))) * math.exp(-1.0 / max(10000, dim**4)))
     k = max(1, min(k, n))
     queries = np.random.RandomState(_SEED).choice(column, size=_KNN_QUERIES)
-    distances = cKDTree(column[:, None]).query(queries[:, None], k=k)[0]
-    return float(np.mean(distances.reshape(_KNN_QUERIES, -1)[:, -1]))
+    return float(np.mean(_kth_distance_1d(column, queries, k)))
 
 
 def _buckets(values: np.ndarray, shift: np.ndarray, eps: np.ndarray) -> np.ndarray:

@@ -12,11 +12,13 @@ N_{y_i} samples of its class and m_i the number of all samples within r_i (itsel
 
     I(T;Y) = psi(N) + psi(k) - < psi(N_{y_i}) > - < psi(m_i) >.
 
-Neighbours come from scipy's cKDTree on every core (memory O(N k), not N^2); a tree degrades
-towards pairwise search in the joint space of wide layers, so KSG costs seconds per layer at
-N = 4,096 where the KDE takes milliseconds. With binary inputs (the Tishby set) every other input
-is at max-norm distance >= 1, so n_x is usually 0 and KSG's assumption of continuous X does not
-hold: its I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
+Neighbours are found exactly, in memory O(N) per thread (never N^2): by ibtui.estimators._knn_cpu's
+compiled row-by-row search (every layer of a snapshot in one pass, the rows split over
+torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree; both give the
+same counts, hence the same estimates. With binary inputs (the Tishby set) every other input
+is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts inputs at
+distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and its
+I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
 noise (a fixed seed, so estimates repeat) breaks the ties of repeated values, which the
 estimators assume away. T = f(X) is deterministic, so the true I(X;T) is infinite for continuous
 X; KSG reports a finite, N-limited value (at most about log2 N), like every estimator here.
@@ -25,8 +27,12 @@ X; KSG reports a finite, N-limited value (at most about log2 N), like every esti
 from __future__ import annotations
 
 import math
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
@@ -36,10 +42,59 @@ from ibtui.estimators import _validate
 DEFAULT_K = 3
 _NOISE = 1e-10  # NPEET's add_noise intensity
 _SEED = 0
+_MAX_WORKERS = 8
 
 
 def _jitter(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return values + _NOISE * rng.random(values.shape)
+
+
+def _ksg_jittered(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X and T with KSG's tie-breaking noise: one generator, X's draw first (the same X for every
+    layer), so a layer's estimate does not depend on the others estimated with it."""
+    rng = np.random.default_rng(_SEED)
+    return _jitter(x, rng), _jitter(t, rng)
+
+
+def _ross_jittered(t: np.ndarray) -> np.ndarray:
+    return _jitter(t, np.random.default_rng(_SEED + 1))
+
+
+_NOT_LOADED = object()
+_compiled = _NOT_LOADED
+
+
+def _compiled_kernel():
+    """ibtui.estimators._knn_cpu, imported on first use; None where numba cannot load (the tree
+    path runs instead, with a warning: same results, many times slower)."""
+    global _compiled
+    if _compiled is _NOT_LOADED:
+        try:
+            from ibtui.estimators import _knn_cpu as knn_cpu
+        except Exception as exc:  # numba missing, or built for another numpy: any failure means fall back
+            warnings.warn(f"the compiled KSG kernel is unavailable ({exc}); using scipy's slower cKDTree", RuntimeWarning, stacklevel=3)
+            knn_cpu = None
+        _compiled = knn_cpu
+    return _compiled
+
+
+def _over_rows(kernel_call, n: int) -> None:
+    """kernel_call(lo, hi) for row ranges covering [0, n), on torch.get_num_threads() threads
+    (at most _MAX_WORKERS; the kernels release the GIL and rows are independent)."""
+    workers = max(1, min(torch.get_num_threads(), _MAX_WORKERS, n))
+    cuts = [w * n // workers for w in range(workers + 1)]
+    if workers == 1:
+        kernel_call(0, n)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="ibtui-ksg") as pool:
+        list(pool.map(kernel_call, cuts[:-1], cuts[1:]))
+
+
+def _stacked(kernel, layers: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every layer's kernel columns in one array, and the offsets of each layer's rows."""
+    cols = [kernel.columns(t) for t in layers]
+    starts = np.cumsum([0] + [c.shape[0] for c in cols]).astype(np.int64)
+    return np.concatenate(cols), starts
 
 
 def _strictly_within(tree: cKDTree, points: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -47,53 +102,110 @@ def _strictly_within(tree: cKDTree, points: np.ndarray, radius: np.ndarray) -> n
     return np.asarray(tree.query_ball_point(points, np.nextafter(radius, 0.0), p=np.inf, return_length=True, workers=-1))
 
 
-def ksg_ixt(x: np.ndarray, t: np.ndarray, k: int = DEFAULT_K) -> float:
-    """KSG estimator 1 of I(X;T) in bits from (N, dx) and (N, dt) samples."""
+def _ksg_counts(x: np.ndarray, layers: Sequence[np.ndarray], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer, (n_x(i) + 1, n_t(i) + 1) for every sample i, from the jittered X and layers."""
+    kernel = _compiled_kernel()
+    if kernel is None:
+        out = []
+        x_tree = cKDTree(x)
+        for t in layers:
+            joint = np.hstack([x, t])
+            eps = cKDTree(joint).query(joint, k=k + 1, p=np.inf, workers=-1)[0][:, -1]
+            out.append((_strictly_within(x_tree, x, eps), _strictly_within(cKDTree(t), t, eps)))
+        return out
+    n = x.shape[0]
+    x_cols = kernel.columns(x)
+    t_cols, starts = _stacked(kernel, layers)
+    n_x = np.zeros((len(layers), n), dtype=np.int64)
+    n_t = np.zeros((len(layers), n), dtype=np.int64)
+    _over_rows(lambda lo, hi: kernel.ksg_counts(x_cols, t_cols, starts, k, lo, hi, n_x, n_t), n)
+    return list(zip(n_x, n_t))
+
+
+def ksg_ixt_layers(x: np.ndarray, layers: Sequence[np.ndarray], k: int = DEFAULT_K) -> list[float]:
+    """KSG estimator 1 of I(X;T) in bits for each (N, dt) layer T, from the (N, dx) inputs X."""
     n = x.shape[0]
     if n <= k:
         raise ConfigError(f"KSG with k={k} needs more than {k} samples, got {n}.")
-    rng = np.random.default_rng(_SEED)
-    x, t = _jitter(x, rng), _jitter(t, rng)
-    joint = np.hstack([x, t])
-    eps = cKDTree(joint).query(joint, k=k + 1, p=np.inf, workers=-1)[0][:, -1]
-    n_x = _strictly_within(cKDTree(x), x, eps)  # counts include the point itself: n_x(i) + 1
-    n_t = _strictly_within(cKDTree(t), t, eps)
-    nats = digamma(k) + digamma(n) - np.mean(digamma(n_x) + digamma(n_t))
-    return float(nats / math.log(2.0))
+    jittered = [_ksg_jittered(x, t) for t in layers]
+    x_jittered = jittered[0][0] if jittered else x
+    counts = _ksg_counts(x_jittered, [t for _, t in jittered], k)
+    return [float((digamma(k) + digamma(n) - np.mean(digamma(n_x) + digamma(n_t))) / math.log(2.0)) for n_x, n_t in counts]
+
+
+def ksg_ixt(x: np.ndarray, t: np.ndarray, k: int = DEFAULT_K) -> float:
+    """KSG estimator 1 of I(X;T) in bits from (N, dx) and (N, dt) samples."""
+    return ksg_ixt_layers(x, [t], k)[0]
+
+
+def _ross_counts(layers: Sequence[np.ndarray], codes: np.ndarray, keep: np.ndarray, radius_rank: np.ndarray) -> list[np.ndarray]:
+    """Per layer, m_i for the kept samples (in their order): the kept points strictly closer to
+    t_i than its radius_rank[i]-th nearest neighbour in its class (i itself at rank 0)."""
+    kernel = _compiled_kernel()
+    if kernel is None:
+        out = []
+        for t in layers:
+            radius = np.zeros(t.shape[0])
+            for c in np.unique(codes[keep]):
+                members = np.flatnonzero(codes == c)
+                points = t[members]
+                radius[members] = cKDTree(points).query(points, k=int(radius_rank[members[0]]) + 1, p=np.inf, workers=-1)[0][:, -1]
+            out.append(_strictly_within(cKDTree(t[keep]), t[keep], radius[keep]))
+        return out
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    class_lo = np.searchsorted(sorted_codes, sorted_codes, side="left").astype(np.int64)
+    class_hi = np.searchsorted(sorted_codes, sorted_codes, side="right").astype(np.int64)
+    t_cols, starts = _stacked(kernel, [t[order] for t in layers])
+    m = np.zeros((len(layers), n), dtype=np.int64)
+    kept, rank = np.ascontiguousarray(keep[order]), radius_rank[order].astype(np.int64)
+    _over_rows(lambda lo, hi: kernel.ross_counts(t_cols, starts, class_lo, class_hi, kept, rank, lo, hi, m), n)
+    unsorted = np.empty_like(m)
+    unsorted[:, order] = m
+    return [row[keep] for row in unsorted]
+
+
+def ross_ity_layers(layers: Sequence[np.ndarray], y: np.ndarray, k: int = DEFAULT_K) -> list[float]:
+    """Ross's (2014) mixed estimator of I(T;Y) in bits for each (N, d) layer T, Y integer codes
+    (N,). A class of one sample has no neighbour in its class: it does not count (as sklearn)."""
+    _, codes = np.unique(y, return_inverse=True)
+    codes = codes.reshape(-1).astype(np.int64)
+    class_sizes = np.bincount(codes)
+    size = class_sizes[codes]
+    keep = size >= 2
+    if not keep.any():
+        return [0.0 for _ in layers]
+    k_used = np.minimum(k, size - 1)
+    count = int(keep.sum())
+    constant = digamma(count) + np.mean(digamma(k_used[keep].astype(np.float64))) - np.mean(digamma(size[keep].astype(np.float64)))
+    m_per_layer = _ross_counts([_ross_jittered(t) for t in layers], codes, keep, k_used)
+    # As computed: small negative values are estimation noise.
+    return [float((constant - np.mean(digamma(m))) / math.log(2.0)) for m in m_per_layer]
 
 
 def ross_ity(t: np.ndarray, y: np.ndarray, k: int = DEFAULT_K) -> float:
     """Ross's (2014) mixed estimator of I(T;Y) in bits, T continuous (N, d), Y integer codes (N,)."""
-    rng = np.random.default_rng(_SEED + 1)
-    t = _jitter(t, rng)
-    n = t.shape[0]
-    radius = np.zeros(n)
-    k_used = np.zeros(n)
-    class_size = np.zeros(n)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        size = members.size
-        if size < 2:
-            continue  # a lone sample has no neighbour in its class: it does not count (as sklearn)
-        kc = min(k, size - 1)
-        points = t[members]
-        radius[members] = cKDTree(points).query(points, k=kc + 1, p=np.inf, workers=-1)[0][:, -1]
-        k_used[members] = kc
-        class_size[members] = size
-    keep = class_size > 0
-    if not keep.any():
-        return 0.0
-    m = _strictly_within(cKDTree(t[keep]), t[keep], radius[keep])
-    count = int(keep.sum())
-    nats = digamma(count) + np.mean(digamma(k_used[keep])) - np.mean(digamma(class_size[keep])) - np.mean(digamma(m))
-    return float(nats / math.log(2.0))  # as computed: small negative values are estimation noise
+    return ross_ity_layers([t], y, k)[0]
+
+
+def ksg_layers(layers: Sequence, labels, *, inputs, k: int = DEFAULT_K) -> list[tuple[float, float]]:
+    """[(KSG I(X;T), Ross I(T;Y)) in bits] per layer, all layers sharing the inputs and labels:
+    the distances in X are computed once for them all."""
+    k = _validate.positive("ksg k", k, integer=True, most=1000)
+    if not layers:
+        return []
+    prepared = [_validate.prepared(t, labels, inputs=inputs, needs_inputs=True, name="ksg") for t in layers]
+    ts = [t.detach().to("cpu").double().numpy() for t, _, _, _ in prepared]
+    x64 = prepared[0][3].detach().to("cpu").double().numpy()
+    y = prepared[0][1].cpu().numpy()
+    pairs = zip(ksg_ixt_layers(x64, ts, k), ross_ity_layers(ts, y, k))
+    return [_validate.finite_result("ksg", pair) for pair in pairs]
 
 
 def ksg_mi(activations, labels, *, inputs=None, k: int = DEFAULT_K) -> tuple[float, float]:
     """(KSG I(X;T), Ross I(T;Y)) in bits; `inputs` (the samples' X) is required."""
-    k = _validate.positive("ksg k", k, integer=True, most=1000)
-    t, codes, _, x = _validate.prepared(activations, labels, inputs=inputs, needs_inputs=True, name="ksg")
-    t64 = t.detach().to("cpu").double().numpy()
-    x64 = x.detach().to("cpu").double().numpy()
-    y = codes.cpu().numpy()
-    return _validate.finite_result("ksg", (ksg_ixt(x64, t64, k), ross_ity(t64, y, k)))
+    return ksg_layers([activations], labels, inputs=inputs, k=k)[0]
+
+
+ksg_mi.all_layers = ksg_layers

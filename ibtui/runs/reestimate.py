@@ -16,6 +16,8 @@ re-estimation with unchanged settings reproduces the training-time numbers exact
 
 from __future__ import annotations
 
+import math
+
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -99,26 +101,34 @@ def _estimates(paths: list[Path], labels: np.ndarray, info, inputs: np.ndarray |
         yield estimate_file(path, labels, info, inputs)
 
 
-def mi_labels(config: RunConfig) -> np.ndarray:
-    """The labels of the MI sample set, chosen exactly as the training engine chooses them."""
+def _mi_sample_set(config: RunConfig):
+    """The dataset and the MI sample set's indices, chosen exactly as the training engine chooses
+    them: the '--measure-on' split, then its stratified subset of at most data.mi_samples."""
+    from ibtui.data import stratified_subset
     from ibtui.engine.trainer import load_config_dataset, mi_sample_indices
 
     ds = load_config_dataset(config)
-    return np.asarray(ds.y)[mi_sample_indices(ds, config.info.on)]
+    idx = mi_sample_indices(ds, config.info.on)
+    return ds, idx[stratified_subset(np.asarray(ds.y)[idx], config.data.mi_samples, config.data.mi_subset_seed)]
+
+
+def mi_labels(config: RunConfig) -> np.ndarray:
+    """The labels of the MI sample set."""
+    ds, idx = _mi_sample_set(config)
+    return np.asarray(ds.y)[idx]
 
 
 def mi_inputs(config: RunConfig) -> np.ndarray | None:
     """The MI sample set's inputs X when an estimator of config.info needs them (ksg, edge), else None."""
     if not any(estimators.ESTIMATORS[name].needs_inputs for name in config.info.estimators):
         return None
-    from ibtui.engine.trainer import load_config_dataset, mi_sample_indices
-
-    ds = load_config_dataset(config)
-    return np.asarray(ds.x)[mi_sample_indices(ds, config.info.on)]
+    ds, idx = _mi_sample_set(config)
+    return np.asarray(ds.x)[idx]
 
 
 def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None, noise_variance: float | None = None,
-                   bin_size: float | None = None, n_bins: int | None = None, adaptive_bins: int | None = None) -> RunConfig:
+                   bin_size: float | None = None, n_bins: int | None = None, adaptive_bins: int | None = None,
+                   adaptive_low: float | None = None, ksg_k: int | None = None) -> RunConfig:
     """The run's config with the [info] settings of the re-estimation."""
     info = config.info
     changes: dict[str, Any] = {}
@@ -134,6 +144,8 @@ def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None
         ("--bin-size", bin_size, ("binning",)),
         ("--n-bins", n_bins, ("binning",)),
         ("--adaptive-bins", adaptive_bins, ("adaptive",)),
+        ("--adaptive-low", adaptive_low, ("adaptive",)),
+        ("--ksg-k", ksg_k, ("ksg",)),
     ):
         if value is not None and not set(users) & set(chosen):
             raise ConfigError(f"{option} applies to {' or '.join(users)}, which is not among the estimators ({', '.join(chosen)})")
@@ -143,6 +155,12 @@ def changed_config(config: RunConfig, *, estimators: Sequence[str] | None = None
         changes["n_bins"] = int(n_bins)
     if adaptive_bins is not None:
         changes["adaptive_bins"] = int(adaptive_bins)
+    if adaptive_low is not None:
+        if not math.isfinite(adaptive_low):
+            raise ConfigError(f"--adaptive-low must be a finite number, not {adaptive_low}")
+        changes["adaptive_low"] = float(adaptive_low)
+    if ksg_k is not None:
+        changes["ksg_k"] = int(ksg_k)
     new = replace(config, info=replace(info, **changes))
     validate(new)
     return new
@@ -158,7 +176,7 @@ def estimate_label(config: RunConfig) -> str:
         elif name == "binning":
             parts.append(f"binning-nb{info.n_bins}" if info.n_bins else f"binning-bs{info.bin_size:g}")
         elif name == "adaptive":
-            parts.append(f"adaptive-{info.adaptive_bins}")
+            parts.append(f"adaptive-{info.adaptive_bins}" + (f"-low{info.adaptive_low:g}" if info.adaptive_low is not None else ""))
         elif name == "ksg":
             parts.append(f"ksg-k{info.ksg_k}")
         else:
