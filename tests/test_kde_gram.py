@@ -104,25 +104,37 @@ def test_result_does_not_depend_on_the_thread_count(gram_always):
 
 
 def test_rounding_bound_holds_for_every_pair():
-    # |D~ - D| <= kappa(d) (|a_i|^2 + |a_j|^2) is what makes skipping the refine safe.
-    for d, scale in ((64, 1.0), (1024, 30.0), (300, 5000.0)):
+    # L~ - m <= L <= D for every pair is what makes skipping the refine safe: checked against the
+    # exact squared distances of the float32 points, narrow (p = a) and projected layers alike.
+    for d, scale in ((20, 1.0), (64, 1.0), (1024, 30.0), (300, 5000.0)):
         t, _ = clustered_relu(300, d, scale, 0.01, seed=d)
-        points = _kde_gram.scaled_points(t.numpy(), 1e-3)
-        sq = _kde_gram.squared_norms(points)
-        approx = sq[:, None] + sq[None, :] - np.float32(2.0) * (torch.from_numpy(points) @ torch.from_numpy(points).T).numpy()
-        p64 = points.astype(np.float64)
-        exact = ((p64[:, None, :] - p64[None, :, :]) ** 2).sum(-1)
-        margin = _kde_gram.kappa(d) * (sq[:, None].astype(np.float64) + sq[None, :])
-        assert (np.abs(approx - exact) <= margin).all(), d
+        points = _kde_gram.prepare(t.numpy(), 1e-3)
+        p = torch.from_numpy(points.projected)
+        dr = points.residual[:, None] - points.residual[None, :]
+        approx = points.projected_sq[:, None] + points.projected_sq[None, :] - np.float32(2.0) * (p @ p.T).numpy() + dr * dr
+        a64 = points.full.astype(np.float64)
+        exact = ((a64[:, None, :] - a64[None, :, :]) ** 2).sum(-1)
+        margin = float(points.kap) * (points.sq[:, None].astype(np.float64) + points.sq[None, :])
+        assert (approx - margin <= exact).all(), d
+        if d <= _kde_gram.PROJECTED:
+            assert (np.abs(approx - exact) <= margin).all(), d
+
+
+def test_projection_keeps_only_the_pairs_that_matter():
+    # A trained layer's variance lies in few directions: the projected bound refines few pairs.
+    t, _ = clustered_relu(800, 512, 1.0, 0.2, classes=10)
+    points = _kde_gram.prepare(t.numpy(), 1e-2)
+    assert points.projected.shape == (800, _kde_gram.PROJECTED)
+    assert _kde_gram.candidate_fraction(points) < 0.15
 
 
 def test_path_choice_follows_width_and_nearness(monkeypatch):
     calls = []
     real = _kde_gram.layer_sums
-    monkeypatch.setattr(_kde_gram, "layer_sums", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    monkeypatch.setattr(_kde_gram, "layer_sums", lambda *a, **k: calls.append(a[0].full.shape) or real(*a, **k))
     y = torch.arange(500) % 2
     far, _ = clustered_relu(500, 128, 1.0, 1.0)           # spread out: few near pairs
     near = torch.full((500, 128), 0.5) + 1e-4 * torch.randn(500, 128)  # one tight cluster
-    narrow, _ = clustered_relu(500, 10, 1.0, 1.0)
+    narrow, _ = clustered_relu(500, 10, 1.0, 1.0)         # narrower than _GRAM_MIN_WIDTH
     estimators.estimate_layers([far, near, narrow], y, ["kde_upper"], noise_variance=1e-3)
     assert calls == [(500, 128)]

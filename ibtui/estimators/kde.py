@@ -50,7 +50,7 @@ _KDE_MAX_WORKERS = 8  # at most this many threads on CPU (torch.get_num_threads(
 _MIN_STRIPE_WIDTH = 32
 # Layers at least this wide take the BLAS product path when at most this fraction of their pairs
 # needs refining (_kde_gram); measured crossovers in docs/performance.md.
-_GRAM_MIN_WIDTH = 64
+_GRAM_MIN_WIDTH = 16
 _GRAM_MAX_NEAR = 0.25
 
 
@@ -258,7 +258,7 @@ def _compiled_kernel():
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
     """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over full rows of the kernel
     matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS product with
-    exact refinement of the near pairs (_uses_gram decides).
+    exact refinement of the near pairs (_GRAM_MIN_WIDTH and _GRAM_MAX_NEAR decide).
 
     The difference kernel computes every row on its own, so its rows are split evenly over
     `workers` threads (the loop releases the GIL); the product path's row blocks are added in a
@@ -271,24 +271,27 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
     sorted64 = [t[grouping.order].to(torch.float64).numpy() for t in mats]
     outs = [np.empty((4, n)) for _ in mats]
     gram_layers = {}
-    for layer, t in enumerate(sorted64):
-        if t.shape[1] >= _GRAM_MIN_WIDTH:
-            points = _kde_gram.scaled_points(t, s2)
-            sq = _kde_gram.squared_norms(points)
-            if _kde_gram.near_fraction(points, sq) <= _GRAM_MAX_NEAR:
-                gram_layers[layer] = (points, sq)
-    columns = {layer: kernel.scaled_columns(t, s2) for layer, t in enumerate(sorted64) if layer not in gram_layers}
-    cuts = [w * n // workers for w in range(workers + 1)]
-    tasks = [(layer, cuts[w], cuts[w + 1]) for layer in columns for w in range(workers) if cuts[w] < cuts[w + 1]]
-
-    def run(task: tuple[int, int, int]) -> None:
-        layer, lo, hi = task
-        kernel.kernel_row_sums(columns[layer], block_start, block_end, lo, hi, outs[layer])
-
     with _threads(workers) as (pool, _):
         run_blocks = pool.map if workers > 1 else map
-        for layer, (points, sq) in gram_layers.items():
-            outs[layer] = _kde_gram.layer_sums(points, sq, block_start, block_end, run_blocks)
+        # Prepared in the pool's one-thread threads, so the bits do not depend on the thread count.
+        wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH]
+        def prepared(layer: int):
+            points = _kde_gram.prepare(sorted64[layer], s2)
+            return points, _kde_gram.candidate_fraction(points)
+
+        for layer, (points, fraction) in zip(wide, run_blocks(prepared, wide)):
+            if fraction <= _GRAM_MAX_NEAR:
+                gram_layers[layer] = points
+        columns = {layer: kernel.scaled_columns(t, s2) for layer, t in enumerate(sorted64) if layer not in gram_layers}
+        cuts = [w * n // workers for w in range(workers + 1)]
+        tasks = [(layer, cuts[w], cuts[w + 1]) for layer in columns for w in range(workers) if cuts[w] < cuts[w + 1]]
+
+        def run(task: tuple[int, int, int]) -> None:
+            layer, lo, hi = task
+            kernel.kernel_row_sums(columns[layer], block_start, block_end, lo, hi, outs[layer])
+
+        for layer, points in gram_layers.items():
+            outs[layer] = _kde_gram.layer_sums(points, block_start, block_end, run_blocks)
         list(run_blocks(run, tasks))
     # Rows of out: lower over all j, upper over all j, then the same over i's class.
     rows = [0 if bound == "lower" else 1 for bound in bounds]
