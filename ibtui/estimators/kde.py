@@ -50,7 +50,7 @@ _KDE_MAX_WORKERS = 8  # at most this many threads on CPU (torch.get_num_threads(
 _MIN_STRIPE_WIDTH = 32
 # Layers at least this wide take the BLAS product path when at most this fraction of their pairs
 # needs refining (_kde_gram); measured crossovers in docs/performance.md.
-_GRAM_MIN_WIDTH = 16
+_GRAM_MIN_WIDTH = 32
 _GRAM_MAX_NEAR = 0.25
 
 
