@@ -60,6 +60,23 @@ def _row_keys(codes: torch.Tensor) -> torch.Tensor:
             acc *= s
         strides = torch.tensor(strides[::-1], dtype=torch.int64, device=codes.device)
         return ((codes - lo) * strides).sum(dim=1)
+    return _hashed_keys(codes)
+
+
+def _hashed_keys(codes: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Row keys of wide code rows: a random linear hash modulo 2^64 (int64 arithmetic wraps),
+    checked row by row against each key's first row, so the keys are exact; on a collision (odds
+    about N^2 / 2^64) the rows are sorted instead. Sorting 1,024-wide rows costs seconds where the
+    hash costs milliseconds."""
+    if weights is None:
+        gen = torch.Generator().manual_seed(0)
+        weights = torch.randint(-(2**62), 2**62, (codes.shape[1],), generator=gen, dtype=torch.int64).to(codes.device) | 1
+    keys = (codes * weights).sum(dim=1)
+    _, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), codes.shape[0], dtype=torch.int64, device=codes.device)
+    first.scatter_reduce_(0, inverse, torch.arange(codes.shape[0], device=codes.device), reduce="amin")
+    if bool((codes == codes[first[inverse]]).all()):
+        return keys
     return torch.unique(codes, dim=0, return_inverse=True)[1]
 
 

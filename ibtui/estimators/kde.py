@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ibtui.errors import ConfigError, DataError
-from ibtui.estimators import _validate
+from ibtui.estimators import _kde_gram, _validate
 
 DEFAULT_NOISE_VARIANCE = 1e-3  # Saxe et al.
 
@@ -48,6 +48,10 @@ _CHUNK_ELEMENTS_CUDA = 1 << 25
 _KDE_MAX_WORKERS = 8  # at most this many threads on CPU (torch.get_num_threads() decides below)
 # A stripe is at least this many columns wide, so large N does not mean thousands of tiny stripes.
 _MIN_STRIPE_WIDTH = 32
+# Layers at least this wide take the BLAS product path when at most this fraction of their pairs
+# needs refining (_kde_gram); measured crossovers in docs/performance.md.
+_GRAM_MIN_WIDTH = 32
+_GRAM_MAX_NEAR = 0.25
 
 
 class _Grouping:
@@ -252,30 +256,43 @@ def _compiled_kernel():
 
 
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
-    """The CPU path: ibtui.estimators._kde_cpu's fused loop over full rows of the kernel matrix.
+    """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over full rows of the kernel
+    matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS product with
+    exact refinement of the near pairs (_GRAM_MIN_WIDTH and _GRAM_MAX_NEAR decide).
 
-    Every row is computed on its own, so the rows are split evenly over `workers` threads (the
-    loop releases the GIL) and the result is bitwise the same for any number of threads."""
+    The difference kernel computes every row on its own, so its rows are split evenly over
+    `workers` threads (the loop releases the GIL); the product path's row blocks are added in a
+    fixed order. Either way the result is bitwise the same for any number of threads."""
     n = grouping.n
     counts = np.asarray(grouping.counts)
     block_start = np.repeat(np.asarray(grouping.bounds[:-1], dtype=np.int64), counts)
     block_end = np.repeat(np.asarray(grouping.bounds[1:], dtype=np.int64), counts)
-    # float64 through torch: numpy has no bfloat16, and scaled_columns centres in float64 anyway.
-    columns = [kernel.scaled_columns(t[grouping.order].to(torch.float64).numpy(), s2) for t in mats]
+    # float64 through torch: numpy has no bfloat16, and the kernels centre in float64 anyway.
+    sorted64 = [t[grouping.order].to(torch.float64).numpy() for t in mats]
     outs = [np.empty((4, n)) for _ in mats]
-    cuts = [w * n // workers for w in range(workers + 1)]
-    tasks = [(layer, cuts[w], cuts[w + 1]) for layer in range(len(mats)) for w in range(workers) if cuts[w] < cuts[w + 1]]
+    gram_layers = {}
+    with _threads(workers) as (pool, _):
+        run_blocks = pool.map if workers > 1 else map
+        # Prepared in the pool's one-thread threads, so the bits do not depend on the thread count.
+        wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH]
+        def prepared(layer: int):
+            points = _kde_gram.prepare(sorted64[layer], s2)
+            return points, _kde_gram.candidate_fraction(points)
 
-    def run(task: tuple[int, int, int]) -> None:
-        layer, lo, hi = task
-        kernel.kernel_row_sums(columns[layer], block_start, block_end, lo, hi, outs[layer])
+        for layer, (points, fraction) in zip(wide, run_blocks(prepared, wide)):
+            if fraction <= _GRAM_MAX_NEAR:
+                gram_layers[layer] = points
+        columns = {layer: kernel.scaled_columns(t, s2) for layer, t in enumerate(sorted64) if layer not in gram_layers}
+        cuts = [w * n // workers for w in range(workers + 1)]
+        tasks = [(layer, cuts[w], cuts[w + 1]) for layer in columns for w in range(workers) if cuts[w] < cuts[w + 1]]
 
-    if workers <= 1:
-        for task in tasks:
-            run(task)
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="ibtui-kde") as pool:
-            list(pool.map(run, tasks))
+        def run(task: tuple[int, int, int]) -> None:
+            layer, lo, hi = task
+            kernel.kernel_row_sums(columns[layer], block_start, block_end, lo, hi, outs[layer])
+
+        for layer, points in gram_layers.items():
+            outs[layer] = _kde_gram.layer_sums(points, block_start, block_end, run_blocks)
+        list(run_blocks(run, tasks))
     # Rows of out: lower over all j, upper over all j, then the same over i's class.
     rows = [0 if bound == "lower" else 1 for bound in bounds]
     results = []
