@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ibtui.engine.backend_torch import cpu_copy
+from ibtui.engine.layer_hooks import LayerError, call_keys, capturing, choose_modules
 from ibtui.errors import ConfigError
 
 #: Samples per forward pass when measuring.
@@ -160,8 +161,6 @@ class ModuleEnsemble:
                 self.rng.append(torch.get_rng_state())
                 self.cuda_rng.append(torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
             self.modules.append(module.to(device))
-        from ibtui.engine.layer_hooks import LayerError, choose_modules
-
         try:
             self._chosen = [choose_modules(m, None) for m in self.modules]
         except LayerError as exc:
@@ -207,31 +206,15 @@ class ModuleEnsemble:
     def _measured_pass(self, seed: int, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list]:
         """Seed `seed`'s module on x in eval mode: its logits and the measured layers (B, width)."""
         module = self.modules[seed]
-        captured: list[tuple[str, nn.Module, torch.Tensor]] = []
-
-        def hook(name: str):
-            def record(mod: nn.Module, args: Any, output: Any) -> None:
-                if isinstance(output, torch.Tensor):
-                    captured.append((name, mod, output))
-            return record
-
-        flags = [(m, m.training) for m in module.modules()]
-        handles = [m.register_forward_hook(hook(name)) for name, m in self._chosen[seed]]
-        try:
-            module.eval()
-            with self._fork():
-                logits = module(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-            for m, training in flags:
-                m.training = training
+        # Each output is flattened and copied inside its hook, before a later in-place module
+        # (nn.ReLU(inplace=True)) can overwrite it; the raw tensor is kept to recognise the logits.
+        keep = lambda out: (out, out.reshape(out.shape[0], -1).float().clone())  # noqa: E731
+        with capturing(module, self._chosen[seed], keep=keep) as captured, self._fork():
+            logits = module(x)
         if self.measure_output:  # the softmax stands for the output layer
-            captured = [c for c in captured if c[2] is not logits]
-        from ibtui.engine.layer_hooks import call_keys
-
+            captured = [c for c in captured if c[2][0] is not logits]
         keys = call_keys([(n, m) for n, m, _ in captured])
-        return logits, [t.reshape(t.shape[0], -1).float() for _, _, t in captured], keys
+        return logits, [copy for _, _, (_, copy) in captured], keys
 
     # -- training --------------------------------------------------------------------------------
 

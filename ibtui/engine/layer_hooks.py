@@ -40,7 +40,7 @@ ACTIVATION_NAMES: dict[type[nn.Module], str | None] = {
 SHOWN_NAMES = 60
 
 #: (name, module, output) per hooked call, in call order.
-Captured = list[tuple[str, nn.Module, torch.Tensor]]
+Captured = list[tuple[str, nn.Module, Any]]  # (name, module, output or keep(output))
 
 
 class LayerError(IbtuiError, ValueError):
@@ -82,7 +82,7 @@ def choose_modules(model: nn.Module, layers: Any = None) -> list[tuple[str, nn.M
 
 @contextmanager
 def capturing(model: nn.Module, chosen: list[tuple[str, nn.Module]],
-              keep: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Captured]:
+              keep: Callable[[torch.Tensor], Any] | None = None) -> Iterator[Captured]:
     """Eval mode and hooks on ``chosen`` for the passes inside the block; yields the list each
     hooked call's tensor output is appended to, as ``keep(output)`` when given. ``keep`` runs
     inside the hook, before any later module of the pass can change the output in place."""
