@@ -41,7 +41,7 @@ def clustered_relu(n: int, d: int, scale: float, spread: float, classes: int = 5
 @pytest.fixture
 def gram_always(monkeypatch):
     """Every layer at least 64 wide takes the product path, however many of its pairs are near."""
-    monkeypatch.setattr(kde, "_GRAM_MAX_NEAR", 2.0)
+    monkeypatch.setattr(kde, "_uses_gram", lambda width, candidates: True)
 
 
 def difference_kernel_only(monkeypatch):

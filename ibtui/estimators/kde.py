@@ -48,10 +48,20 @@ _CHUNK_ELEMENTS_CUDA = 1 << 25
 _KDE_MAX_WORKERS = 8  # at most this many threads on CPU (torch.get_num_threads() decides below)
 # A stripe is at least this many columns wide, so large N does not mean thousands of tiny stripes.
 _MIN_STRIPE_WIDTH = 32
-# Layers at least this wide take the BLAS product path when at most this fraction of their pairs
-# needs refining (_kde_gram); measured crossovers in docs/performance.md.
+# Layers at least this wide may take the product path (_kde_gram), when _uses_gram says it costs
+# less. Relative costs per pair of the lower triangle, in units of one coordinate of the
+# difference kernel (which does full rows: 2 d units): the product path's first pass and its
+# share of the product, and one coordinate of the refine (fitted on layers 32 to 1,024 wide,
+# docs/performance.md).
 _GRAM_MIN_WIDTH = 32
-_GRAM_MAX_NEAR = 0.25
+_PRODUCT_COST = 82.0
+_REFINE_COST = 1.84
+
+
+def _uses_gram(width: int, candidates: float) -> bool:
+    """Whether the product path costs less than the difference kernel for a layer this wide with
+    this fraction of its pairs refined."""
+    return _PRODUCT_COST + _REFINE_COST * candidates * width < 2.0 * width
 
 
 class _Grouping:
@@ -258,7 +268,7 @@ def _compiled_kernel():
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
     """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over full rows of the kernel
     matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS product with
-    exact refinement of the near pairs (_GRAM_MIN_WIDTH and _GRAM_MAX_NEAR decide).
+    exact refinement of the near pairs (_uses_gram decides).
 
     The difference kernel computes every row on its own, so its rows are split evenly over
     `workers` threads (the loop releases the GIL); the product path's row blocks are added in a
@@ -280,7 +290,7 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
             return points, _kde_gram.candidate_fraction(points)
 
         for layer, (points, fraction) in zip(wide, run_blocks(prepared, wide)):
-            if fraction <= _GRAM_MAX_NEAR:
+            if _uses_gram(points.full.shape[1], fraction):
                 gram_layers[layer] = points
         columns = {layer: kernel.scaled_columns(t, s2) for layer, t in enumerate(sorted64) if layer not in gram_layers}
         cuts = [w * n // workers for w in range(workers + 1)]
