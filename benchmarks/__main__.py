@@ -11,13 +11,13 @@ import sys
 
 import torch
 
-from benchmarks import bench_mi, bench_train
+from benchmarks import bench_kde_wide, bench_mi, bench_train
 from benchmarks.common import format_table
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    rows = bench_mi.run(quick) + bench_train.run(quick)
+    rows = bench_mi.run(quick) + bench_kde_wide.run(quick) + bench_train.run(quick)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu{' (quick)' if quick else ''}")
     print(format_table(rows))
 
