@@ -336,7 +336,7 @@ async def test_the_sensitivity_table_of_a_run_that_has_one(tmp_path):
     from rich import box
     from textual.widgets import Static
 
-    from ibtui.cli.sensitivity import sensitivity_table
+    from ibtui.export.sensitivity_table import sensitivity_table
 
     folder = runs_folder(tmp_path, runs=2, sweep=False)
     doc = sensitivity_doc(folder / "run-1")
