@@ -606,7 +606,7 @@ def test_verdict_line_counts_hidden_layers_only():
 
 
 def test_verdicts_are_computed_when_summary_has_none(tmp_path):
-    from ibtui.tui.app import read_verdicts
+    from ibtui.tui.worker import read_verdicts
 
     engine = FakeEngine()
     config = load_preset("tanh").with_overrides({"train.epochs": 30})
