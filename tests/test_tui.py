@@ -204,6 +204,84 @@ async def test_a_burst_of_keys_is_applied_in_order(tmp_path):
             assert field.value == expected, ident
 
 
+ADVANCED_TYPED = {  # what is typed into the "more" fold, and the `ibtui run` options it means
+    "momentum": ("0.9", {"momentum": 0.9}),
+    "label-noise": ("0.25", {"label_noise": 0.25}),
+    "snapshots": ("50", {"snapshots": 50}),
+    "mi-samples": ("500", {"mi_samples": 500}),
+    "l2": ("1e-4", {"l2": 1e-4}),
+}
+
+
+async def type_fast(pilot, app, ident: str, text: str) -> None:
+    """Clear the field and type text as one burst of keys (see key_burst); wait until it is in."""
+    field = app.query_one(f"#{ident}", Input)
+    field.focus()
+    await pilot.pause()
+    key_burst(app, ["end", "ctrl+u", *text])
+    for _ in range(50):
+        await pilot.pause()
+        if field.value == text:
+            break
+    assert field.value == text, ident
+
+
+@async_test
+async def test_the_more_fold_makes_the_config_the_cli_makes(tmp_path):
+    """Model file, optimizer, momentum, L2 mode, label noise, MI set, snapshots, MI samples and
+    the IDX folder, typed fast at 80x24: the config s would start is `ibtui run`'s for the same
+    options (build_config), and a model file that is not there is one sentence under the form."""
+    from ibtui.cli.common import build_config
+
+    model_file = tmp_path / "net.py"
+    model_file.write_text("def make_model(input_shape, n_classes):\n    raise NotImplementedError\n")
+    engine = FakeEngine()
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.query_one("#advanced").collapsed = False
+        await pilot.pause()
+        await type_fast(pilot, app, "model", "nowhere/net.py:make_model")
+        assert app.form_config is None and start_button(app).disabled
+        missing = (Path.cwd() / "nowhere" / "net.py").resolve()
+        assert form_error(app) == f"✗ the model file {missing} does not exist"
+        await pilot.press("escape", "s")  # s from the plane: nothing starts, and the notice says why
+        await pilot.pause()
+        assert app.run_state is None
+        notice = list(app._notifications)[-1]
+        assert notice.title == "Cannot start" and f"the model file {missing} does not exist" in notice.message
+        await type_fast(pilot, app, "model", f"{model_file}:make_model")
+        for select, value in (("optimizer", "sgd"), ("l2-mode", "weight_decay"), ("measure-on", "test")):
+            app.query_one(f"#{select}", Select).value = value
+            await pilot.pause()
+        options = {"model": f"{model_file}:make_model", "optimizer": "sgd", "l2_mode": "weight_decay", "measure_on": "test"}
+        for ident, (text, option) in ADVANCED_TYPED.items():
+            await type_fast(pilot, app, ident, text)
+            options.update(option)
+        await pilot.pause()
+        expected = build_config("tanh", epochs=40, **options)
+        assert app.form_config == expected, form_error(app)
+        assert expected.info.schedule == "log" and expected.model.factory == f"{model_file.resolve()}:make_model"
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: engine.configs)
+        assert engine.configs[0] == expected  # the config the engine was given
+        await wait_for(pilot, lambda: run_finished(app))
+        # The IDX folder: a row of its own, shown for mnist and fashion-mnist only.
+        assert not app.query_one("#data-dir-row").display
+        app.query_one("#dataset", Select).value = "mnist"
+        await pilot.pause()
+        assert app.query_one("#data-dir-row").display
+        await type_fast(pilot, app, "data-dir", str(tmp_path / "idx"))
+        assert app.form_config == build_config("tanh", epochs=40, dataset="mnist", data_dir=tmp_path / "idx", **options)
+        await type_fast(pilot, app, "momentum", "x")  # a field's own check: red, and one line why
+        assert app.query_one("#momentum", Input).has_class("-invalid")
+        assert "momentum must be a number" in form_error(app)
+        await type_fast(pilot, app, "momentum", "0.9")
+        app.query_one("#optimizer", Select).value = "adam"  # a combination: config.validate's sentence
+        await pilot.pause()
+        assert "train.momentum applies to SGD" in form_error(app) and start_button(app).disabled
+
+
 @async_test
 async def test_config_error_from_with_overrides_is_shown(tmp_path):
     app = make_app(tmp_path)
