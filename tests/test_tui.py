@@ -283,6 +283,27 @@ async def test_the_more_fold_makes_the_config_the_cli_makes(tmp_path):
 
 
 @async_test
+async def test_a_burst_across_fields_with_tab_lands_each_value_in_its_field(tmp_path):
+    """Several fields typed in a row as one burst (tmux send-keys): the keys after a Tab go to the
+    next field, not to the one being left (Tab was a screen binding, run after the keys behind it)."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.query_one("#l2", Input).focus()
+        await pilot.pause()
+        key_burst(app, ["end", "ctrl+u", *"1e-4", "tab", "end", "ctrl+u", "0", "tab", "end", *["backspace"] * 6, *"2000",
+                        "tab", "end", "ctrl+u", *"0.01", "shift+tab", "end", "backspace", "5"])
+        expected = {"l2": "1e-4", "dropout": "0", "epochs": "2005", "noise": "0.01"}
+        values = lambda: {ident: app.query_one(f"#{ident}", Input).value for ident in expected}  # noqa: E731
+        for _ in range(50):
+            await pilot.pause()
+            if values() == expected:
+                break
+        assert values() == expected
+        assert app.form_config.train.epochs == 2005 and app.form_config.train.l2 == 1e-4
+
+
+@async_test
 async def test_config_error_from_with_overrides_is_shown(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -32,6 +32,12 @@ BINDINGS = [
     Binding("r", "runs", "runs", show=False),  # listed in the help and the command palette
     Binding("t", "sensitivity", "sensitivity", show=False),
     Binding("escape", "leave_field", show=False),
+    # Tab moves the focus before the App hands the next key on: a priority binding runs in the
+    # App's own key handling, in the order the keys came. As a screen binding (Textual's), it ran
+    # only after the key had bubbled back up, and the keys typed right after a Tab (tmux
+    # send-keys, a fast typist) still went to the field being left.
+    Binding("tab", "focus_next", show=False, priority=True),
+    Binding("shift+tab", "focus_previous", show=False, priority=True),
 ]
 
 
