@@ -105,7 +105,7 @@ class SettingsForm(VerticalScroll):
             yield Field("model file", inp("model", [], "your own network, FILE.py:FUNCTION: make_model(input_shape, n_classes) -> nn.Module (empty: the built-in MLP)"))
             yield Field("optimizer", sel("optimizer"), inp("momentum", [fc.a_number("momentum")], "SGD momentum (0: none)"))
             yield Field("L2 mode", sel("l2-mode"), tooltip="loss: loss += l2 sum W^2; weight_decay: W <- (1 - lr l2) W (model files only)")
-            yield Field("label noise", inp("label-noise", [fc.a_number("label noise")], "fraction of training labels replaced at random (1: the random-label control)"))
+            yield Field("lab. noise", inp("label-noise", [fc.a_number("label noise")], "fraction of training labels replaced at random (1: the random-label control)"))
             yield Field("MI on", sel("measure-on"), tooltip="the samples the information plane is measured on")
             yield Field("snapshots", inp("snapshots", [fc.a_whole_number("snapshots")], "N log-spaced snapshot epochs (empty: the preset's schedule)"))
             yield Field("MI samples", inp("mi-samples", [fc.a_whole_number("MI samples")], "measure MI on a stratified subset of at most N samples"))
