@@ -1009,6 +1009,38 @@ def test_status_says_compiling_until_the_first_epoch_then_wall_time_and_a_meanin
     assert "20.0 epochs/s" in line()
 
 
+def test_status_lines_fit_an_80_column_terminal_by_dropping_the_least_needed_facts(tmp_path):
+    """At 80 columns the status line has 62 cells and the location line 78: the speed, then the
+    loss, then the elapsed time give way (and the dataset's description), never the epoch or the
+    time left, and no line ends in an ellipsis."""
+    from ibtui.engine.events import Progress
+    from ibtui.tui.runstate import RunClock, RunState
+    from ibtui.tui.widgets.status import COMPILING, location_line, status_line
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 100_000})
+    trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")
+    clock = FrozenClock()
+    run_clock = RunClock(clock)
+    state = RunState(run_id="r1", run_dir=tmp_path / "run", total_epochs=100_000)
+    assert len(status_line(None, None, 62).plain) <= 62
+    state.apply(next(iter(trainer.run())))
+    run_clock.start(0)
+    clock.now += 30
+    assert status_line(state, run_clock, 62).plain.endswith(COMPILING)
+    state.apply(Progress("r1", 10, 100_000, 0.6931, 30.0))
+    run_clock.progressed(10)
+    clock.now += 5
+    state.apply(Progress("r1", 12_010, 100_000, 0.6931, 35.0))
+    wide = status_line(state, run_clock).plain
+    assert "epochs/s" in wide and "loss 0.6931" in wide and "elapsed 00:35" in wide and len(wide) > 62
+    narrow = status_line(state, run_clock, 62).plain
+    assert len(narrow) <= 62 and "epoch 12,010/100,000" in narrow and "left 00:37" in narrow
+    assert "epochs/s" not in narrow
+    where = location_line(state, 78).plain
+    assert len(where) <= 78 and str(tmp_path / "run") in where
+    assert state.started.dataset in location_line(state).plain
+
+
 def _luminance(colour) -> float:
     r, g, b = colour
     return 0.299 * r + 0.587 * g + 0.114 * b

@@ -78,18 +78,16 @@ def _fit(parts: list[tuple[str, str, int]], width: int | None) -> Text:
     return text
 
 
-def location_line(state: RunState | None) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
+def location_line(state: RunState | None, width: int | None = None) -> Text:
+    """Where the run trains and is written; the dataset's description goes first where `width`
+    cells cannot hold it all."""
     if state is None:
-        return text
-    device = state.started.device if state.started else "…"
-    text.append("device ", style="dim")
-    text.append(device)
-    text.append("  run ", style="dim")
-    text.append(str(state.run_dir))
+        return Text(no_wrap=True, overflow="ellipsis")
+    parts = [("device ", "dim", 0), (state.started.device if state.started else "…", "", 0),
+             ("  run ", "dim", 0), (str(state.run_dir), "", 0)]
     if state.started is not None:
-        text.append(f"  · {state.started.dataset}", style="dim")
-    return text
+        parts.append((f"  · {state.started.dataset}", "dim", 1))
+    return _fit(parts, width)
 
 
 class StatusBar(Vertical):
@@ -120,4 +118,5 @@ class StatusBar(Vertical):
             self.query_one(ProgressBar).update(total=progress[0], progress=progress[1])
         line = self.query_one("#status-line", Static)
         self._set_line("status-line", status_line(state, clock, line.content_size.width or None))
-        self._set_line("location-line", location_line(state))
+        where = self.query_one("#location-line", Static)
+        self._set_line("location-line", location_line(state, where.content_size.width or None))
