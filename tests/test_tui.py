@@ -1037,7 +1037,7 @@ def test_status_lines_fit_an_80_column_terminal_by_dropping_the_least_needed_fac
     assert len(narrow) <= 62 and "epoch 12,010/100,000" in narrow and "left 00:37" in narrow
     assert "epochs/s" not in narrow
     where = location_line(state, 78).plain
-    assert len(where) <= 78 and str(tmp_path / "run") in where
+    assert len(where) <= 78 and where.endswith("/run") and "…" in where  # pytest's long tmp path
     assert state.started.dataset in location_line(state).plain
 
 

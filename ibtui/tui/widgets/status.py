@@ -79,12 +79,16 @@ def _fit(parts: list[tuple[str, str, int]], width: int | None) -> Text:
 
 
 def location_line(state: RunState | None, width: int | None = None) -> Text:
-    """Where the run trains and is written; the dataset's description goes first where `width`
-    cells cannot hold it all."""
+    """Where the run trains and is written; where `width` cells cannot hold it all, the dataset's
+    description goes, and a long run path keeps its end."""
     if state is None:
         return Text(no_wrap=True, overflow="ellipsis")
-    parts = [("device ", "dim", 0), (state.started.device if state.started else "…", "", 0),
-             ("  run ", "dim", 0), (str(state.run_dir), "", 0)]
+    parts = [("device ", "dim", 0), (state.started.device if state.started else "…", "", 0), ("  run ", "dim", 0)]
+    path = str(state.run_dir)
+    room = width - sum(len(t) for t, _, _ in parts) if width else len(path)
+    if len(path) > room > 1:  # the end of a long path names the run: keep it
+        path = "…" + path[len(path) - room + 1:]
+    parts.append((path, "", 0))
     if state.started is not None:
         parts.append((f"  · {state.started.dataset}", "dim", 1))
     return _fit(parts, width)
