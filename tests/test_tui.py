@@ -301,6 +301,13 @@ async def test_a_burst_across_fields_with_tab_lands_each_value_in_its_field(tmp_
                 break
         assert values() == expected
         assert app.form_config.train.epochs == 2005 and app.form_config.train.l2 == 1e-4
+        key_burst(app, ["escape", "s"])  # esc leaves the field before the s comes: s starts the run
+        for _ in range(50):
+            await pilot.pause()
+            if app.run_state is not None:
+                break
+        assert app.run_state is not None, (app.focused, values(), [n.message for n in app._notifications])
+        assert values() == expected
 
 
 @async_test

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.binding import Binding
+from textual.widgets import Select
 
 from ibtui.tui.screens.confirm import ConfirmQuit
 from ibtui.tui.screens.help import HelpScreen
@@ -31,13 +32,13 @@ BINDINGS = [
     Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
     Binding("r", "runs", "runs", show=False),  # listed in the help and the command palette
     Binding("t", "sensitivity", "sensitivity", show=False),
-    Binding("escape", "leave_field", show=False),
-    # Tab moves the focus before the App hands the next key on: a priority binding runs in the
-    # App's own key handling, in the order the keys came. As a screen binding (Textual's), it ran
-    # only after the key had bubbled back up, and the keys typed right after a Tab (tmux
-    # send-keys, a fast typist) still went to the field being left.
+    # Keys that move the focus do it before the App hands the next key on: priority bindings run
+    # in the App's own key handling, in the order the keys came. As ordinary bindings they ran only
+    # after the key had bubbled back up, and the keys typed right after (tmux send-keys, a fast
+    # typist) still went to the field being left: "esc s" typed an s instead of starting.
     Binding("tab", "focus_next", show=False, priority=True),
     Binding("shift+tab", "focus_previous", show=False, priority=True),
+    Binding("escape", "leave_field", show=False, priority=True),  # only from the form (check_action)
 ]
 
 
@@ -50,6 +51,11 @@ class RunActions:
             return False  # watching: another process owns the run, and the directory is read-only
         if self.read_only and action in ("start", "presets"):
             return False  # `ibtui watch`: the session only watches
+        if action == "leave_field":  # elsewhere (a dialog, an open Select) esc is theirs
+            focused = self.focused
+            return (self.screen is self.screen_stack[0] and focused is not None
+                    and any(isinstance(w, SettingsForm) for w in focused.ancestors_with_self)
+                    and not any(isinstance(w, Select) for w in focused.ancestors))  # an open Select's list
         if action == "start":  # on an invalid form, s says why instead of doing nothing
             return None if self.running else True
         if action in ("pause", "cancel"):
@@ -163,7 +169,7 @@ class RunActions:
         self.query_one(SettingsForm).toggle_class("-collapsed")
 
     def action_leave_field(self) -> None:
-        self.query_one(InfoPlanePlot).focus()
+        self.set_focus(self.query_one(InfoPlanePlot))  # now, not after the keys behind (Widget.focus waits)
 
     async def action_quit(self) -> None:
         if self._leaving:  # q again while the engine finishes: skip what is left and go
