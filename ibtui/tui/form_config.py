@@ -78,7 +78,8 @@ def parse_columns(text: str) -> tuple[str, ...] | None:
 # -- per-field validators (what one field can say alone) -----------------------------------------
 
 
-def _check(parse: Callable[[str], Any], test: Callable[[Any], bool] = lambda v: True) -> Callable[[str], bool]:
+def parses_to(parse: Callable[[str], Any], test: Callable[[Any], bool] = lambda v: True) -> Callable[[str], bool]:
+    """A check for Textual's Function validator: the text parses, and the value passes test."""
     def ok(text: str) -> bool:
         try:
             return bool(test(parse(text)))
@@ -89,20 +90,20 @@ def _check(parse: Callable[[str], Any], test: Callable[[Any], bool] = lambda v: 
 
 
 def int_at_least(minimum: int, what: str = "a whole number") -> Validator:
-    return Function(_check(parse_int, lambda v: v >= minimum), f"must be {what} >= {minimum}")
+    return Function(parses_to(parse_int, lambda v: v >= minimum), f"must be {what} >= {minimum}")
 
 
 def positive_float() -> Validator:
-    return Function(_check(parse_float, lambda v: v > 0), "must be a number > 0 (e.g. 1e-3)")
+    return Function(parses_to(parse_float, lambda v: v > 0), "must be a number > 0 (e.g. 1e-3)")
 
 
 def a_number(what: str) -> Validator:
     """Only "is it a number": the range and the combinations are config.validate's to say."""
-    return Function(_check(parse_optional_float), f"{what} must be a number")
+    return Function(parses_to(parse_optional_float), f"{what} must be a number")
 
 
 def a_whole_number(what: str) -> Validator:
-    return Function(_check(parse_optional_int), f"{what} must be a whole number")
+    return Function(parses_to(parse_optional_int), f"{what} must be a whole number")
 
 
 def estimators_ok(text: str) -> bool:
@@ -111,7 +112,7 @@ def estimators_ok(text: str) -> bool:
 
 
 def widths_ok(text: str) -> bool:
-    return _check(parse_widths, lambda w: all(x >= 1 for x in w))(text)
+    return parses_to(parse_widths, lambda w: all(x >= 1 for x in w))(text)
 
 
 # -- config -> fields ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from textual import on
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -91,8 +90,8 @@ class SettingsForm(VerticalScroll):
         yield Field("hidden", inp("hidden", [Function(fc.widths_ok, "must be widths like 10,7,5,4,3")], "hidden layer widths, comma-separated"))
         yield Field(
             "L2 · drop",
-            inp("l2", [Function(fc._check(fc.parse_optional_float, lambda v: v >= 0), "L2 must be a number >= 0")], "L2 factor on the weights (empty or 0: none)"),
-            inp("dropout", [Function(fc._check(fc.parse_optional_float, lambda v: 0 <= v < 1), "dropout must be a rate in [0, 1)")], "dropout rate after each hidden layer (empty or 0: none)"),
+            inp("l2", [Function(fc.parses_to(fc.parse_optional_float, lambda v: v >= 0), "L2 must be a number >= 0")], "L2 factor on the weights (empty or 0: none)"),
+            inp("dropout", [Function(fc.parses_to(fc.parse_optional_float, lambda v: 0 <= v < 1), "dropout must be a rate in [0, 1)")], "dropout rate after each hidden layer (empty or 0: none)"),
         )
         yield Field("epochs", inp("epochs", [fc.int_at_least(1)]))
         yield Field("noise σ²", inp("noise", [fc.positive_float()], "KDE noise variance sigma^2"))
