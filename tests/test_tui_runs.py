@@ -130,8 +130,10 @@ def row_of(screen: RunsScreen, name: str) -> int:
 
 
 async def open_runs(pilot) -> RunsScreen:
+    from textual.widgets import DataTable
+
     await pilot.press("r")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.query(DataTable))
     return pilot.app.screen
 
 

@@ -21,11 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Footer, Header
@@ -151,15 +153,21 @@ class IbtuiApp(RunActions, App):
         if self.follower is not None:
             self._begin_watching(self.follower)
         self.show_status()
-        self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
-        self.set_interval(PLANE_INTERVAL_S, self.draw_plane)
-        self.set_interval(CURVES_INTERVAL_S, self.draw_curves)
-        self.set_interval(STATUS_INTERVAL_S, self._tick_status)
+        for interval, callback in ((DRAIN_INTERVAL_S, self.drain_events), (PLANE_INTERVAL_S, self.draw_plane),
+                                   (CURVES_INTERVAL_S, self.draw_curves), (STATUS_INTERVAL_S, self._tick_status)):
+            self.set_interval(interval, partial(self._tick, callback))
         self.query_one(InfoPlanePlot).focus()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):  # a scheduler's stop, a closed SSH session
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.stop_on_signal, signum)
+
+    @staticmethod
+    def _tick(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except NoMatches:  # the app is closing (a quit mid-run) and its widgets are gone
+            pass
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
