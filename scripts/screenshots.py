@@ -2,6 +2,7 @@
 
     python scripts/screenshots.py [--epochs 1500] [--size 120x36]
     python scripts/screenshots.py --size 80x24      # files named *-80x24.png
+    python scripts/screenshots.py --out /tmp/shots  # elsewhere than screenshots/
 
 settings.png: the form on the tanh preset; running.png: a real tanh run in progress;
 finished.png: the same run finished (with the verdicts notification); verdicts.png: its
@@ -25,17 +26,17 @@ DEFAULT_SIZE = (120, 36)
 OUT = Path(__file__).resolve().parents[1] / "screenshots"
 
 
-def save(app: IbtuiApp, name: str) -> Path:
+def save(app: IbtuiApp, name: str, out: Path = OUT) -> Path:
     width, height = app.size
     suffix = "" if (width, height) == DEFAULT_SIZE else f"-{width}x{height}"
-    path = OUT / f"{name}{suffix}.png"
+    path = out / f"{name}{suffix}.png"
     cairosvg.svg2png(bytestring=app.export_screenshot(title="ibtui").encode(), write_to=str(path), output_width=15 * width)
     print(f"wrote {path}")
     return path
 
 
-async def main(epochs: int, running_at: float, size: tuple[int, int]) -> None:
-    OUT.mkdir(exist_ok=True)
+async def main(epochs: int, running_at: float, size: tuple[int, int], out: Path = OUT) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     config = load_preset("tanh").with_overrides(
         {"train.epochs": epochs, "info.estimators": ("kde_upper",), "train.device": "cpu"}
     )
@@ -43,7 +44,7 @@ async def main(epochs: int, running_at: float, size: tuple[int, int]) -> None:
         app = IbtuiApp(config=config, out=Path(tmp) / "tanh-demo")
         async with app.run_test(size=size) as pilot:
             await pilot.pause(0.5)
-            save(app, "settings")
+            save(app, "settings", out)
             await pilot.press("s")
             # Estimates run behind training (in processes of their own): wait for the plane too.
             while app.run_state is None or app.run_state.started is None or len(app.run_state.snapshots) < running_at * len(app.run_state.started.schedule):
@@ -51,7 +52,7 @@ async def main(epochs: int, running_at: float, size: tuple[int, int]) -> None:
             await pilot.pause(0.5)
             app.clear_notifications()
             await pilot.pause(0.3)
-            save(app, "running")
+            save(app, "running", out)
             deadline = time.monotonic() + 600
             while app.run_state.active and time.monotonic() < deadline:
                 await pilot.pause(0.5)
@@ -61,10 +62,10 @@ async def main(epochs: int, running_at: float, size: tuple[int, int]) -> None:
             while app.verdicts is None and time.monotonic() < deadline:
                 await pilot.pause(0.5)
             await pilot.pause(0.5)
-            save(app, "finished")
+            save(app, "finished", out)
             await pilot.press("v")
             await pilot.pause(0.5)
-            save(app, "verdicts")
+            save(app, "verdicts", out)
 
 
 if __name__ == "__main__":
@@ -72,6 +73,7 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--running-at", type=float, default=0.6, help="fraction of the snapshots estimated for running.png")
     parser.add_argument("--size", default="120x36", help="terminal size, COLUMNSxROWS")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the PNGs (default: screenshots/)")
     args = parser.parse_args()
     columns, rows = (int(v) for v in args.size.lower().split("x"))
-    asyncio.run(main(args.epochs, args.running_at, (columns, rows)))
+    asyncio.run(main(args.epochs, args.running_at, (columns, rows), args.out))

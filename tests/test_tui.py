@@ -204,6 +204,112 @@ async def test_a_burst_of_keys_is_applied_in_order(tmp_path):
             assert field.value == expected, ident
 
 
+ADVANCED_TYPED = {  # what is typed into the "more" fold, and the `ibtui run` options it means
+    "momentum": ("0.9", {"momentum": 0.9}),
+    "label-noise": ("0.25", {"label_noise": 0.25}),
+    "snapshots": ("50", {"snapshots": 50}),
+    "mi-samples": ("500", {"mi_samples": 500}),
+    "l2": ("1e-4", {"l2": 1e-4}),
+}
+
+
+async def type_fast(pilot, app, ident: str, text: str) -> None:
+    """Clear the field and type text as one burst of keys (see key_burst); wait until it is in."""
+    field = app.query_one(f"#{ident}", Input)
+    field.focus()
+    await pilot.pause()
+    key_burst(app, ["end", "ctrl+u", *text])
+    for _ in range(50):
+        await pilot.pause()
+        if field.value == text:
+            break
+    assert field.value == text, ident
+
+
+@async_test
+async def test_the_more_fold_makes_the_config_the_cli_makes(tmp_path):
+    """Model file, optimizer, momentum, L2 mode, label noise, MI set, snapshots, MI samples and
+    the IDX folder, typed fast at 80x24: the config s would start is `ibtui run`'s for the same
+    options (build_config), and a model file that is not there is one sentence under the form."""
+    from ibtui.cli.common import build_config
+
+    model_file = tmp_path / "net.py"
+    model_file.write_text("def make_model(input_shape, n_classes):\n    raise NotImplementedError\n")
+    engine = FakeEngine()
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.query_one("#advanced").collapsed = False
+        await pilot.pause()
+        await type_fast(pilot, app, "model", "nowhere/net.py:make_model")
+        assert app.form_config is None and start_button(app).disabled
+        missing = (Path.cwd() / "nowhere" / "net.py").resolve()
+        assert form_error(app) == f"✗ the model file {missing} does not exist"
+        await pilot.press("escape", "s")  # s from the plane: nothing starts, and the notice says why
+        await pilot.pause()
+        assert app.run_state is None
+        notice = list(app._notifications)[-1]
+        assert notice.title == "Cannot start" and f"the model file {missing} does not exist" in notice.message
+        await type_fast(pilot, app, "model", f"{model_file}:make_model")
+        for select, value in (("optimizer", "sgd"), ("l2-mode", "weight_decay"), ("measure-on", "test")):
+            app.query_one(f"#{select}", Select).value = value
+            await pilot.pause()
+        options = {"model": f"{model_file}:make_model", "optimizer": "sgd", "l2_mode": "weight_decay", "measure_on": "test"}
+        for ident, (text, option) in ADVANCED_TYPED.items():
+            await type_fast(pilot, app, ident, text)
+            options.update(option)
+        await pilot.pause()
+        expected = build_config("tanh", epochs=40, **options)
+        assert app.form_config == expected, form_error(app)
+        assert expected.info.schedule == "log" and expected.model.factory == f"{model_file.resolve()}:make_model"
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: engine.configs)
+        assert engine.configs[0] == expected  # the config the engine was given
+        await wait_for(pilot, lambda: run_finished(app))
+        # The IDX folder: a row of its own, shown for mnist and fashion-mnist only.
+        assert not app.query_one("#data-dir-row").display
+        app.query_one("#dataset", Select).value = "mnist"
+        await pilot.pause()
+        assert app.query_one("#data-dir-row").display
+        await type_fast(pilot, app, "data-dir", str(tmp_path / "idx"))
+        assert app.form_config == build_config("tanh", epochs=40, dataset="mnist", data_dir=tmp_path / "idx", **options)
+        await type_fast(pilot, app, "momentum", "x")  # a field's own check: red, and one line why
+        assert app.query_one("#momentum", Input).has_class("-invalid")
+        assert "momentum must be a number" in form_error(app)
+        await type_fast(pilot, app, "momentum", "0.9")
+        app.query_one("#optimizer", Select).value = "adam"  # a combination: config.validate's sentence
+        await pilot.pause()
+        assert "train.momentum applies to SGD" in form_error(app) and start_button(app).disabled
+
+
+@async_test
+async def test_a_burst_across_fields_with_tab_lands_each_value_in_its_field(tmp_path):
+    """Several fields typed in a row as one burst (tmux send-keys): the keys after a Tab go to the
+    next field, not to the one being left (Tab was a screen binding, run after the keys behind it)."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.query_one("#l2", Input).focus()
+        await pilot.pause()
+        key_burst(app, ["end", "ctrl+u", *"1e-4", "tab", "end", "ctrl+u", "0", "tab", "end", *["backspace"] * 6, *"2000",
+                        "tab", "end", "ctrl+u", *"0.01", "shift+tab", "end", "backspace", "5"])
+        expected = {"l2": "1e-4", "dropout": "0", "epochs": "2005", "noise": "0.01"}
+        values = lambda: {ident: app.query_one(f"#{ident}", Input).value for ident in expected}  # noqa: E731
+        for _ in range(50):
+            await pilot.pause()
+            if values() == expected:
+                break
+        assert values() == expected
+        assert app.form_config.train.epochs == 2005 and app.form_config.train.l2 == 1e-4
+        key_burst(app, ["escape", "s"])  # esc leaves the field before the s comes: s starts the run
+        for _ in range(50):
+            await pilot.pause()
+            if app.run_state is not None:
+                break
+        assert app.run_state is not None, (app.focused, values(), [n.message for n in app._notifications])
+        assert values() == expected
+
+
 @async_test
 async def test_config_error_from_with_overrides_is_shown(tmp_path):
     app = make_app(tmp_path)
@@ -606,7 +712,7 @@ def test_verdict_line_counts_hidden_layers_only():
 
 
 def test_verdicts_are_computed_when_summary_has_none(tmp_path):
-    from ibtui.tui.app import read_verdicts
+    from ibtui.tui.worker import read_verdicts
 
     engine = FakeEngine()
     config = load_preset("tanh").with_overrides({"train.epochs": 30})
@@ -908,6 +1014,38 @@ def test_status_says_compiling_until_the_first_epoch_then_wall_time_and_a_meanin
     assert "elapsed 02:15" in line() and "20.0 epochs/s" in line()
     run_clock.resume()
     assert "20.0 epochs/s" in line()
+
+
+def test_status_lines_fit_an_80_column_terminal_by_dropping_the_least_needed_facts(tmp_path):
+    """At 80 columns the status line has 62 cells and the location line 78: the speed, then the
+    loss, then the elapsed time give way (and the dataset's description), never the epoch or the
+    time left, and no line ends in an ellipsis."""
+    from ibtui.engine.events import Progress
+    from ibtui.tui.runstate import RunClock, RunState
+    from ibtui.tui.widgets.status import COMPILING, location_line, status_line
+
+    config = load_preset("tanh").with_overrides({"train.epochs": 100_000})
+    trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")
+    clock = FrozenClock()
+    run_clock = RunClock(clock)
+    state = RunState(run_id="r1", run_dir=tmp_path / "run", total_epochs=100_000)
+    assert len(status_line(None, None, 62).plain) <= 62
+    state.apply(next(iter(trainer.run())))
+    run_clock.start(0)
+    clock.now += 30
+    assert status_line(state, run_clock, 62).plain.endswith(COMPILING)
+    state.apply(Progress("r1", 10, 100_000, 0.6931, 30.0))
+    run_clock.progressed(10)
+    clock.now += 5
+    state.apply(Progress("r1", 12_010, 100_000, 0.6931, 35.0))
+    wide = status_line(state, run_clock).plain
+    assert "epochs/s" in wide and "loss 0.6931" in wide and "elapsed 00:35" in wide and len(wide) > 62
+    narrow = status_line(state, run_clock, 62).plain
+    assert len(narrow) <= 62 and "epoch 12,010/100,000" in narrow and "left 00:37" in narrow
+    assert "epochs/s" not in narrow
+    where = location_line(state, 78).plain
+    assert len(where) <= 78 and where.endswith("/run") and "…" in where  # pytest's long tmp path
+    assert state.started.dataset in location_line(state).plain
 
 
 def _luminance(colour) -> float:

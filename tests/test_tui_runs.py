@@ -130,8 +130,10 @@ def row_of(screen: RunsScreen, name: str) -> int:
 
 
 async def open_runs(pilot) -> RunsScreen:
+    from textual.widgets import DataTable
+
     await pilot.press("r")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.query(DataTable))
     return pilot.app.screen
 
 
@@ -336,7 +338,7 @@ async def test_the_sensitivity_table_of_a_run_that_has_one(tmp_path):
     from rich import box
     from textual.widgets import Static
 
-    from ibtui.cli.sensitivity import sensitivity_table
+    from ibtui.export.sensitivity_table import sensitivity_table
 
     folder = runs_folder(tmp_path, runs=2, sweep=False)
     doc = sensitivity_doc(folder / "run-1")

@@ -9,6 +9,7 @@ import typer
 
 from ibtui.cli.common import app, err_console, out_console
 from ibtui.errors import ConfigError
+from ibtui.export.sensitivity_table import sensitivity_table
 
 
 def _numbers(text: str, option: str) -> tuple[float, ...]:
@@ -19,22 +20,6 @@ def _numbers(text: str, option: str) -> tuple[float, ...]:
     if not values:
         raise ConfigError(f"{option} needs at least one value")
     return values
-
-
-def sensitivity_table(doc: dict, **table_options):
-    """sensitivity.json as a Rich table: a row per (estimator, setting), a column per layer, each
-    cell the I(X;T) verdict and drop in %. Printed by the command; the app shows the same table."""
-    from rich.table import Table
-
-    table = Table(title=f"I(X;T) verdicts by setting ({doc['snapshots']} snapshots, {doc['seeds']} seeds)", **table_options)
-    table.add_column("estimator")
-    table.add_column("setting")
-    for entry in doc["settings"][0]["layers"] if doc["settings"] else []:
-        table.add_column(entry["layer"], justify="right")
-    for s in doc["settings"]:
-        cells = [f"{e['ixt']['verdict']} {100 * (e['ixt']['drop_fraction'] or 0):.0f}%" for e in s["layers"]]
-        table.add_row(s["estimator"], f"{s['parameter']} {s['value']:g}", *cells)
-    return table
 
 
 @app.command()

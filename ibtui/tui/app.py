@@ -1,11 +1,15 @@
 """The interactive app: set up a run, start it, watch the information plane move.
 
-Threads: each run has one thread worker owned by the App (group "training"); it never touches
-widgets. It runs the same prepare_run/execute pipeline as `ibtui run` in a process of its own
-(runner.execute_in_process: in-process, the UI thread's drawing took the GIL from the training
-loop) and pushes the events it relays into an EventBuffer; a UI timer drains the buffer a few
-times per second and redraws, so drawing never slows training. Workers report back with messages
-carrying the run id; stale ones are dropped.
+State, in Textual's idiom. A run's worker thread (ibtui.tui.worker) pushes engine events into an
+EventBuffer and reports its end with dataclass messages carrying the run id (stale ones are
+dropped). A polling timer drains the buffer (or, watching, the run directory) into the RunState
+and marks what changed as stale through reactive flags (`plane_stale`, `curves_stale`); one
+interval timer per plot draws it when it is stale. That is the redraw throttle: plotext
+re-renders a whole plot each time, and on two cores every millisecond of UI Python is taken
+from training, so the plane is drawn at most every PLANE_INTERVAL_S and the curves every
+CURVES_INTERVAL_S; the run's end draws everything at once. What the footer's keys can do is
+the reactive `controls` (a frozen snapshot, computed from the state): the footer is refreshed
+only when it changes. The keys and their actions are in ibtui.tui.actions; styles in app.tcss.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.css.query import NoMatches
+from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -31,102 +36,56 @@ from ibtui.config import RunConfig
 from ibtui.engine.control import RunControl
 from ibtui.engine.events import RunStarted
 from ibtui.errors import ConfigError, IbtuiError
-from ibtui.runs.runner import RunOutcome, default_run_dir, execute, execute_in_process
-from ibtui.tui.buffer import EventBuffer
+from ibtui.runs.runner import default_run_dir
+from ibtui.tui import worker
+from ibtui.tui.actions import BINDINGS, RunActions
 from ibtui.tui.commands import PresetCommands
 from ibtui.tui.follow import RunFollower
 from ibtui.tui.messages import FiguresExported, RunCouldNotStart, RunEnded, VerdictsReady
 from ibtui.tui.runstate import RunClock, RunState
-from ibtui.tui.screens.confirm import ConfirmQuit
-from ibtui.tui.screens.help import HelpScreen
-from ibtui.tui.screens.presets import PresetPicker
-from ibtui.tui.screens.verdicts import VerdictScreen, verdict_counts_line
+from ibtui.tui.screens.verdicts import verdict_counts_line
 from ibtui.tui.widgets.curves import CurvesPlot
 from ibtui.tui.widgets.info_plane import InfoPlanePlot, PlaneLegend
 from ibtui.tui.widgets.settings import SettingsForm
 from ibtui.tui.widgets.status import StatusBar, warming_up
-
-# (config, run_dir, run_id) -> (trainer, store), run in the worker thread itself: a fake in tests.
-TrainerFactory = Callable[[RunConfig, Path, str], tuple[object, object]]
-Exporter = Callable[[Path], list[Path]]
+from ibtui.tui.worker import Exporter, TrainerFactory, TrainingJob, export_pngs
 
 WIDE_COLUMNS = 100  # narrower terminals fold the form away while a run trains
 DRAIN_INTERVAL_S = 0.2  # how often the UI takes events from the worker (5 per second)
-# While a run trains, the information plane is redrawn (when new snapshots came) at most every
-# PLANE_INTERVAL_S and the loss/accuracy curves at most every CURVES_INTERVAL_S; the status line
-# is updated every tick. On two cores every millisecond of UI Python is taken from training (the
-# GIL), and plotext re-renders the whole plot each time. The run's end always draws everything.
-PLANE_INTERVAL_S = 0.45
-CURVES_INTERVAL_S = 0.95
-# Progress alone (epoch, elapsed, speed) refreshes the status bar at most this often: even that
-# costs a few per cent of training speed at 5 per second.
+PLANE_INTERVAL_S = 0.45  # the information plane is drawn at most this often while a run trains
+CURVES_INTERVAL_S = 0.95  # and the loss and accuracy curves at most this often
+# The status line (elapsed time, speed) ticks this often: even that costs a few per cent of
+# training speed at 5 per second.
 STATUS_INTERVAL_S = 0.45
 
 
-def read_verdicts(run_dir: Path) -> dict:
-    """summary.json's "analysis" (RunStore writes it when a run ends), or computed from the run."""
-    import json
+@dataclass(frozen=True)
+class Controls:
+    """What the keys can do right now (see RunActions.check_action)."""
 
-    from ibtui.runs.analysis import analyse_run
-    from ibtui.runs.files import SUMMARY_FILE
-    from ibtui.runs.record import load_run
-
-    try:
-        analysis = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("analysis")
-    except (OSError, ValueError):
-        analysis = None
-    if not isinstance(analysis, dict) or "error" in analysis or "estimators" not in analysis:
-        analysis = analyse_run(load_run(run_dir))
-    return analysis
+    running: bool = False
+    startable: bool = False
+    has_run: bool = False
+    watching: bool = False
+    estimators: int = 0
 
 
-def export_pngs(run_dir: Path) -> list[Path]:
-    from ibtui.export.png import export_run
-
-    return export_run(run_dir)
-
-
-@dataclass
-class TrainingJob:
-    """Everything the worker needs; shared with the UI only through thread-safe parts."""
-
-    run_id: str
-    config: RunConfig
-    run_dir: Path
-    control: RunControl = field(default_factory=RunControl)
-    buffer: EventBuffer | None = None
-    export: bool = True  # cleared when quitting: the app leaves at once, PNGs can come later
-
-    def __post_init__(self) -> None:
-        if self.buffer is None:
-            self.buffer = EventBuffer(self.run_id)
-
-
-class IbtuiApp(App):
-    # The estimator the plane shows (m cycles); its watcher redraws the plane.
-    estimator: reactive[str | None] = reactive(None, init=False)
-
+class IbtuiApp(RunActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "ibtui"
     SUB_TITLE = "the information plane, live"
     COMMANDS = App.COMMANDS | {PresetCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
-    BINDINGS = [
-        Binding("s", "start", "start"),
-        Binding("space", "pause", "pause"),
-        Binding("c", "cancel", "cancel"),
-        Binding("e", "export", "export"),
-        Binding("p", "presets", "presets"),
-        Binding("m", "estimator", "estimator"),
-        Binding("f", "toggle_form", "form"),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "quit", "quit"),
-        Binding("v", "verdicts", "verdicts", show=False),  # listed in the help and the run-ended notice
-        Binding("r", "runs", "runs", show=False),  # listed in the help and the command palette
-        Binding("t", "sensitivity", "sensitivity", show=False),
-        Binding("escape", "leave_field", show=False),
-    ]
+    BINDINGS = BINDINGS
+
+    estimator: reactive[str | None] = reactive(None, init=False)  # the series the plane shows (m cycles)
+    run_state: var[RunState | None] = var(None, init=False)  # the run on screen (current or last)
+    form_config: var[RunConfig | None] = var(None, init=False)  # the form's config when it validates
+    plane_stale = var(False, init=False)
+    curves_stale = var(False, init=False)
+    legend_for: var[RunStarted | None] = var(None, init=False)  # the run the layer key describes
+    controls: var[Controls] = var(Controls(), init=False, bindings=True)
 
     def __init__(
         self,
@@ -143,7 +102,7 @@ class IbtuiApp(App):
         # Watching (ibtui watch RUN): the app shows a run another process writes; it starts,
         # pauses, cancels and exports nothing, and reads only the run directory.
         self.follower = watch
-        self._cli_watch = watch is not None  # `ibtui watch`: the whole session is read-only
+        self.read_only = watch is not None  # `ibtui watch`: the whole session is read-only
         self._watch_ended = False
         if watch is not None:
             config = watch.config
@@ -153,10 +112,10 @@ class IbtuiApp(App):
 
             config = load_preset("tanh")
         self.base_config = config  # the preset (or the CLI's config) the form's values go on top of
-        self.form_config: RunConfig | None = config  # the form's config when it validates
+        self.set_reactive(IbtuiApp.form_config, config)
         self._out = Path(out) if out is not None else None
         self._runs_root = Path(runs_root) if runs_root is not None else (self._out.parent if self._out else Path("runs"))
-        # None: the real engine, in its own process (see train); tests pass a fake that runs here.
+        # None: the real engine, in its own process (see worker.train); tests pass a fake that runs here.
         self._trainer_factory = trainer_factory
         if trainer_factory is None and watch is None:
             # Spawning starts multiprocessing's resource tracker once, passing it sys.stderr's
@@ -168,20 +127,12 @@ class IbtuiApp(App):
         self._exporter = exporter or export_pngs
         self._now = clock
         self.job: TrainingJob | None = None
-        self.run_state: RunState | None = None  # the run on screen (the current or the last one)
         self.run_clock: RunClock | None = None
         self.verdicts: dict | None = None  # the analysis of the run on screen, once it has ended
-        self._drawn_version = -1
-        self._drawn_at = float("-inf")  # time.monotonic() of the last plane redraw
-        self._curves_version = -1
-        self._curves_at = float("-inf")
-        self._status_at = float("-inf")
-        self._legend_for: RunStarted | None = None
-        self._bindings_key: tuple | None = None
         self._leaving = False  # quitting: waiting for the engine to stop
         self._exit_code = 0  # 128 + the signal number after SIGTERM or SIGHUP, as `ibtui run` exits
 
-    # -- layout -----------------------------------------------------------------------------------
+    # -- layout and start-up ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◉")
@@ -201,87 +152,22 @@ class IbtuiApp(App):
         self.query_one(PlaneLegend).show(None)
         if self.follower is not None:
             self._begin_watching(self.follower)
-        self.query_one(StatusBar).show(self.run_state, None)
-        self.set_interval(DRAIN_INTERVAL_S, self.drain_events)
+        self.show_status()
+        for interval, callback in ((DRAIN_INTERVAL_S, self.drain_events), (PLANE_INTERVAL_S, self.draw_plane),
+                                   (CURVES_INTERVAL_S, self.draw_curves), (STATUS_INTERVAL_S, self._tick_status)):
+            self.set_interval(interval, partial(self._tick, callback))
         self.query_one(InfoPlanePlot).focus()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):  # a scheduler's stop, a closed SSH session
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.stop_on_signal, signum)
 
-    def stop_on_signal(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: stop as a confirmed quit does (the engine finishes the estimates
-        already taken and saves a checkpoint), then exit with 128 + signum; a second signal
-        skips those estimates and leaves at once."""
-        self._exit_code = self._exit_code or 128 + signum
-        if self._leaving or not self.running:
-            if self.job is not None:
-                self.job.control.request_stop()
-            self.exit(return_code=self._exit_code)
-            return
-        self.call_next(self.stop_and_exit)
-
-    def _begin_watching(self, follower: RunFollower) -> None:
-        """Show the run `follower` reads (live or finished): `ibtui watch`, or a replay from r."""
-        run_dir = follower.path
-        self.follower = follower
-        self._watch_ended = False
-        self.job = None
-        self.run_clock = None
-        self.verdicts = None
-        self._drawn_version = self._curves_version = -1
-        self._legend_for = None
-        self.base_config = follower.config
-        self.run_state = RunState(run_id="", run_dir=run_dir, total_epochs=follower.config.train.epochs)
-        self.run_state.status = "watching"
-        self.query_one(SettingsForm).set_locked(self._cli_watch)  # a replay leaves s free for a run of one's own
-        if self.size.width < WIDE_COLUMNS:
-            self.query_one(SettingsForm).add_class("-collapsed")
-        self.query_one(InfoPlanePlot).show_empty(f"waiting for {run_dir.name} to start…")
-        self.query_one("#loss", CurvesPlot).show(None, follower.config.train.epochs)
-        self.query_one("#accuracy", CurvesPlot).show(None, follower.config.train.epochs)
-        self.query_one(PlaneLegend).show(None)
-        self.call_after_refresh(self.drain_events)
-
-    def open_run(self, run_dir: Path) -> bool:
-        """Replay (or follow, if it is still being written) a run directory, read-only."""
-        if self.running:
-            self.notify("A run is training; open another once it ends.", severity="warning", timeout=4)
-            return False
+    @staticmethod
+    def _tick(callback: Callable[[], None]) -> None:
         try:
-            follower = RunFollower(run_dir)
-        except IbtuiError as exc:
-            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
-            return False
-        self._begin_watching(follower)
-        self.query_one(SettingsForm).fill(follower.config)  # s then starts this run's config again
-        self.call_after_refresh(self.validate_form)
-        self.sub_title = f"replaying {follower.path}"
-        self._show_status()
-        self._refresh_controls()
-        self.refresh_bindings()
-        return True
-
-    def action_runs(self) -> None:
-        from ibtui.tui.screens.runs import RunsScreen
-
-        def chosen(run_dir: Path | None) -> None:
-            if run_dir is not None:
-                self.open_run(run_dir)
-
-        if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(self._runs_root), chosen)
-
-    def action_sensitivity(self) -> None:
-        from ibtui.tui.screens.sensitivity import SensitivityScreen, read_sensitivity
-
-        run = self.run_state
-        doc = read_sensitivity(run.run_dir) if run is not None else None
-        if doc is None:
-            where = "no run on screen" if run is None else f"{run.run_dir} has none (`ibtui sensitivity RUN` writes one)"
-            self.notify(f"No sensitivity table: {where}.", severity="warning", timeout=4)
-            return
-        self.push_screen(SensitivityScreen(doc, str(run.run_dir)))
+            callback()
+        except NoMatches:  # the app is closing (a quit mid-run) and its widgets are gone
+            pass
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -290,37 +176,33 @@ class IbtuiApp(App):
         yield SystemCommand("Presets", "Choose a preset to load into the form", self.action_presets)
         yield SystemCommand("Export PNGs", "Write info_plane.png and loss.png of the run on screen", self.action_export)
 
-    # -- state helpers ----------------------------------------------------------------------------
+    # -- state ------------------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
         return self.job is not None and self.run_state is not None and self.run_state.active
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Dim footer keys that do nothing right now."""
-        if self.follower is not None and action in ("pause", "cancel", "export"):
-            return False  # watching: another process owns the run, and the directory is read-only
-        if self._cli_watch and action in ("start", "presets"):
-            return False  # `ibtui watch`: the session only watches
-        if action == "start":  # on an invalid form, s says why instead of doing nothing
-            return None if self.running else True
-        if action in ("pause", "cancel"):
-            return True if self.running else None
-        if action == "export":
-            return True if self.run_state is not None else None
-        if action == "estimator":
-            return True if self.run_state is not None and len(self.run_state.estimators) > 1 else None
-        return True
+    def compute_controls(self) -> Controls:
+        run = self.run_state
+        return Controls(self.running, self.form_config is not None, run is not None, self.follower is not None,
+                        len(run.estimators) if run is not None else 0)
 
-    def _refresh_controls(self) -> None:
-        form = self.query_one(SettingsForm)
-        form.set_startable(not self.running and self.form_config is not None)
-        # The footer recomposes on refresh_bindings: only when what check_action says changed.
-        key = (self.running, self.form_config is None, self.run_state is None, self.follower is None,
-               len(self.run_state.estimators) if self.run_state else 0)
-        if key != self._bindings_key:
-            self._bindings_key = key
-            self.refresh_bindings()
+    def watch_controls(self, controls: Controls) -> None:
+        self.query_one(SettingsForm).set_startable(controls.startable and not controls.running)
+
+    def watch_estimator(self) -> None:
+        self.plane_stale = True  # the same data, another series: draw now
+        self.draw_plane()
+
+    def watch_legend_for(self, started: RunStarted | None) -> None:
+        self.query_one(PlaneLegend).show(started)  # a layout pass: only when the run changes
+
+    def _show_run(self, run: RunState, job: TrainingJob | None, clock: RunClock | None) -> None:
+        """Put a new run on screen (one started here, or one watched)."""
+        self.job, self.run_clock, self.verdicts = job, clock, None
+        self.legend_for = None
+        self.run_state = run
+        self.plane_stale = self.curves_stale = True
 
     # -- the form ---------------------------------------------------------------------------------
 
@@ -342,13 +224,11 @@ class IbtuiApp(App):
         config = None
         if not problems:
             try:
-                base = replace(self.base_config, data=replace(self.base_config.data, **form.data_fields()))
-                config = base.with_overrides(form.overrides())
+                config = form.config(self.base_config)
             except ConfigError as exc:
                 problems = [str(exc)]
         self.form_config = config
         form.show_error("\n".join(f"✗ {p}" for p in problems))
-        self._refresh_controls()
         return config
 
     def load_preset(self, name: str) -> None:
@@ -367,33 +247,17 @@ class IbtuiApp(App):
         self.call_after_refresh(self.validate_form)
         self.notify(f"Loaded preset {name}.", timeout=2)
 
-    # -- actions ----------------------------------------------------------------------------------
+    # -- starting, watching, stopping -------------------------------------------------------------
 
-    def action_leave_field(self) -> None:
-        self.query_one(InfoPlanePlot).focus()
-
-    def action_start(self) -> None:
-        if self.running:
-            self.notify("A run is already training.", severity="warning")
-            return
-        config = self.validate_form()
-        if config is None:
-            problems = str(self.query_one("#form-error").render()).strip() or "the settings do not validate"
-            self.query_one(SettingsForm).remove_class("-collapsed")
-            self.notify(f"Nothing started: fix the settings first.\n{problems}", title="Cannot start", severity="error", timeout=8)
-            return
+    def start_run(self, config: RunConfig) -> None:
         if self.follower is not None:  # a replay opened from the runs screen: s starts a run of one's own
             self.follower = None
             self.sub_title = IbtuiApp.SUB_TITLE
         run_id = uuid.uuid4().hex[:8]
         control = RunControl(shared=self._trainer_factory is None)
         job = TrainingJob(run_id=run_id, config=config, run_dir=self._next_run_dir(config), control=control)
-        self.job = job
-        self.run_state = RunState(run_id=run_id, run_dir=job.run_dir, total_epochs=config.train.epochs)
-        self.run_clock = RunClock(self._now)
+        self._show_run(RunState(run_id=run_id, run_dir=job.run_dir, total_epochs=config.train.epochs), job, RunClock(self._now))
         self.estimator = config.info.estimators[0]
-        self.verdicts = None
-        self._drawn_version = self._curves_version = -1
         form = self.query_one(SettingsForm)
         form.set_locked(True)
         if self.size.width < WIDE_COLUMNS:  # the plots need the whole width of a narrow terminal
@@ -401,95 +265,60 @@ class IbtuiApp(App):
         self.query_one(InfoPlanePlot).show_empty("preparing the run…")
         self.query_one("#loss", CurvesPlot).show(None, config.train.epochs)
         self.query_one("#accuracy", CurvesPlot).show(None, config.train.epochs)
-        self._refresh_controls()
-        self._show_status()
+        self.show_status()
         self.train(job)
 
-    def action_pause(self) -> None:
-        if not self.running or self.job is None or self.run_state is None or self.run_state.status == "stopping":
-            return
-        control = self.job.control
-        if control.paused:
-            control.resume()
-            self.run_clock and self.run_clock.resume()
-            self.run_state.status = "running"
-            self.notify("Resumed.", timeout=2)
-        else:
-            control.pause()
-            self.run_clock and self.run_clock.pause()
-            self.run_state.status = "paused"
-            self.notify("Paused: training waits at the next step (space resumes).", timeout=3)
-        self._show_status()
+    def _next_run_dir(self, config: RunConfig) -> Path:
+        out = self._out
+        if out is not None and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+            return out
+        return default_run_dir(config, self._runs_root)
 
-    def action_cancel(self) -> None:
-        if not self.running or self.job is None or self.run_state is None:
-            return
-        if self.job.control.stop_requested:  # c again: skip the estimates still to come
-            self.job.control.request_stop()
-            self.notify("Skipping the remaining estimates.", timeout=3)
-            return
-        self.job.control.request_stop()
-        self.run_state.status = "stopping"
-        self.run_clock and self.run_clock.resume()
-        self.notify("Cancelling: finishing the estimates already under way, saving a checkpoint, "
-                    "then exporting the partial run… (c again skips the estimates)", timeout=4)
-        self._show_status()
+    def _begin_watching(self, follower: RunFollower) -> None:
+        """Show the run `follower` reads (live or finished): `ibtui watch`, or a replay from r."""
+        self.follower = follower
+        self._watch_ended = False
+        self.base_config = follower.config
+        run = RunState(run_id="", run_dir=follower.path, total_epochs=follower.config.train.epochs)
+        run.status = "watching"
+        self._show_run(run, None, None)
+        form = self.query_one(SettingsForm)
+        form.set_locked(self.read_only)  # a replay leaves s free for a run of one's own
+        if self.size.width < WIDE_COLUMNS:
+            form.add_class("-collapsed")
+        self.query_one(InfoPlanePlot).show_empty(f"waiting for {follower.path.name} to start…")
+        self.query_one("#loss", CurvesPlot).show(None, follower.config.train.epochs)
+        self.query_one("#accuracy", CurvesPlot).show(None, follower.config.train.epochs)
+        self.call_after_refresh(self.drain_events)
 
-    def action_export(self) -> None:
-        if self.run_state is None:
-            self.notify("Nothing to export yet: start a run first.", severity="warning")
-            return
-        self.notify(f"Exporting PNGs of {self.run_state.run_dir}…", timeout=2)
-        self.export_figures(self.run_state.run_id, self.run_state.run_dir)
+    def open_run(self, run_dir: Path) -> bool:
+        """Replay (or follow, if it is still being written) a run directory, read-only."""
+        if self.running:
+            self.notify("A run is training; open another once it ends.", severity="warning", timeout=4)
+            return False
+        try:
+            follower = RunFollower(run_dir)
+        except IbtuiError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
+            return False
+        self._begin_watching(follower)
+        self.query_one(SettingsForm).fill(follower.config)  # s then starts this run's config again
+        self.call_after_refresh(self.validate_form)
+        self.sub_title = f"replaying {follower.path}"
+        self.show_status()
+        return True
 
-    def action_presets(self) -> None:
-        def chosen(name: str | None) -> None:
-            if name:
-                self.load_preset(name)
-
-        self.push_screen(PresetPicker(), chosen)
-
-    def action_estimator(self) -> None:
-        if self.run_state is None or not self.run_state.estimators:
-            return
-        names = self.run_state.estimators
-        current = names.index(self.estimator) if self.estimator in names else -1
-        self.estimator = names[(current + 1) % len(names)]
-        self.notify(f"Plotting {self.estimator}.", timeout=2)
-
-    def watch_estimator(self) -> None:
-        self._drawn_version = -1  # the same data, another series: draw now
-        self._redraw()
-
-    def action_verdicts(self) -> None:
-        run = self.run_state
-        if run is None or self.verdicts is None:
-            why = "they come when a run ends" if run is None or run.active else "the run has none (see the notifications)"
-            self.notify(f"No compression verdicts yet: {why}.", severity="warning", timeout=3)
-            return
-        if isinstance(self.screen, VerdictScreen):
-            return
-        last = run.snapshots[-1].epoch if run.snapshots else run.epoch
-        self.push_screen(VerdictScreen(self.verdicts, f"{run.status} at epoch {last:,}"))
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    async def action_quit(self) -> None:
-        if self._leaving:  # q again while the engine finishes: skip what is left and go
+    def stop_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: stop as a confirmed quit does (the engine finishes the estimates
+        already taken and saves a checkpoint), then exit with 128 + signum; a second signal
+        skips those estimates and leaves at once."""
+        self._exit_code = self._exit_code or 128 + signum
+        if self._leaving or not self.running:
             if self.job is not None:
-                self.job.control.request_stop()  # the second request skips the remaining estimates
-            self.exit()
+                self.job.control.request_stop()
+            self.exit(return_code=self._exit_code)
             return
-        if not self.running:
-            self.exit()
-            return
-
-        async def answered(yes: bool | None) -> None:
-            if yes:
-                await self.stop_and_exit()
-
-        self.push_screen(ConfirmQuit(), answered)
+        self.call_next(self.stop_and_exit)
 
     async def stop_and_exit(self) -> None:
         """Ask the engine to stop (it keeps what was measured and saves a checkpoint); the app
@@ -503,7 +332,7 @@ class IbtuiApp(App):
         self._leaving = True
         if self.run_state is not None and self.run_state.active:
             self.run_state.status = "stopping"
-            self._show_status()
+            self.show_status()
         self.notify("Stopping: keeping what was measured, saving a checkpoint… (q again leaves at once)", timeout=30)
 
     def on_unmount(self) -> None:
@@ -512,70 +341,25 @@ class IbtuiApp(App):
             self.job.export = False
             self.job.control.request_stop()
 
-    # -- the workers ------------------------------------------------------------------------------
-
-    def _next_run_dir(self, config: RunConfig) -> Path:
-        out = self._out
-        if out is not None and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
-            return out
-        return default_run_dir(config, self._runs_root)
+    # -- the workers and their messages -----------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def train(self, job: TrainingJob) -> None:
-        """prepare -> execute -> export, in a thread; reports with messages, never touches widgets.
-
-        The real engine runs in a process of its own that this thread relays events from: in this
-        thread, drawing took the GIL from the training loop and cost it 5-25 % of its speed."""
-        try:
-            if self._trainer_factory is None:
-                outcome = execute_in_process(job.config, job.run_dir, job.run_id, [job.buffer.push], job.control)
-            else:
-                trainer, store = self._trainer_factory(job.config, job.run_dir, job.run_id)
-                outcome = None
-        except IbtuiError as exc:
-            self.post_message(RunCouldNotStart(job.run_id, str(exc)))
-            return
-        except Exception as exc:  # a bug, but the app must stay usable
-            self.post_message(RunCouldNotStart(job.run_id, f"{type(exc).__name__}: {exc}"))
-            return
-        if outcome is None:
-            try:
-                outcome = execute(trainer, store, [job.buffer.push], job.control)
-            except Exception as exc:  # execute has marked the store failed
-                outcome = RunOutcome(job.run_dir, "failed", 0, 0.0, f"{type(exc).__name__}: {exc}")
-        status, epoch, reason = outcome.status, outcome.epoch, outcome.reason
-        self.post_message(RunEnded(job.run_id, job.run_dir, status, epoch, reason))
-        if not job.export:  # quitting: leave at once
-            return
-        if status in ("finished", "interrupted"):
-            self._verdicts(job.run_id, job.run_dir)
-        self._export(job.run_id, job.run_dir)
-
-    def _verdicts(self, run_id: str, run_dir: Path) -> None:
-        try:
-            analysis, error = read_verdicts(run_dir), None
-        except Exception as exc:  # a run with no snapshots, a bug: say so, keep going
-            analysis, error = None, f"{type(exc).__name__}: {exc}" if not isinstance(exc, IbtuiError) else str(exc)
-        self.post_message(VerdictsReady(run_id, run_dir, analysis, error))
+        worker.train(job, self._trainer_factory, self._exporter, self.post_message)
 
     @work(thread=True, group="export", exit_on_error=False)
     def export_figures(self, run_id: str, run_dir: Path) -> None:
-        self._export(run_id, run_dir)
+        worker.export(run_id, run_dir, self._exporter, self.post_message)
 
-    def _export(self, run_id: str, run_dir: Path) -> None:
-        try:
-            paths = self._exporter(run_dir)
-            error = None
-        except Exception as exc:  # an IbtuiError, matplotlib missing, a bug: say so, keep going
-            paths, error = [], f"{type(exc).__name__}: {exc}" if not isinstance(exc, IbtuiError) else str(exc)
-        self.post_message(FiguresExported(run_id, run_dir, paths, error))
-
-    # -- messages from the workers ----------------------------------------------------------------
+    @work(thread=True, group="verdicts", exit_on_error=False)
+    def read_watched_verdicts(self, run_id: str, run_dir: Path) -> None:
+        worker.verdicts(run_id, run_dir, self.post_message)
 
     def _is_current(self, run_id: str) -> bool:
         return self.run_state is not None and self.run_state.run_id == run_id
 
-    def on_run_could_not_start(self, message: RunCouldNotStart) -> None:
+    @on(RunCouldNotStart)
+    def _could_not_start(self, message: RunCouldNotStart) -> None:
         if not self._is_current(message.run_id):
             return
         self.run_state.status = "failed"
@@ -585,7 +369,8 @@ class IbtuiApp(App):
         self.query_one(InfoPlanePlot).show_empty("the run could not start (see the message)")
         self._run_over()
 
-    def on_run_ended(self, message: RunEnded) -> None:
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
         if not self._is_current(message.run_id):
             return
         if self._leaving:
@@ -608,7 +393,8 @@ class IbtuiApp(App):
         else:
             self.notify(f"Finished {epoch:,} epochs.", title="Run finished", timeout=5)
 
-    def on_verdicts_ready(self, message: VerdictsReady) -> None:
+    @on(VerdictsReady)
+    def _verdicts_ready(self, message: VerdictsReady) -> None:
         if not self._is_current(message.run_id):
             return
         if message.analysis is None or not message.analysis.get("estimators"):
@@ -619,56 +405,55 @@ class IbtuiApp(App):
         self.notify(f"{estimator}: {verdict_counts_line(message.analysis, estimator)}.\nPress v for the table.",
                     title="Compression verdicts", timeout=12)
 
-    def on_figures_exported(self, message: FiguresExported) -> None:
+    @on(FiguresExported)
+    def _figures_exported(self, message: FiguresExported) -> None:
         if message.error:
             self.notify(message.error, title="Export failed", severity="error", timeout=10)
             return
         names = ", ".join(p.name for p in message.paths) or "no figures"
         self.notify(f"{names}\nin {message.run_dir}", title="PNGs written", timeout=10)
 
-    def action_toggle_form(self) -> None:
-        self.query_one(SettingsForm).toggle_class("-collapsed")
-
     def _run_over(self) -> None:
         self.query_one(SettingsForm).set_locked(False)
-        self._redraw()
-        self._show_status()
+        self.mutate_reactive(IbtuiApp.run_state)  # no longer active: the keys change
+        self.draw_plane()
+        self.draw_curves()
+        self.show_status()
         self.validate_form()
 
-    # -- drawing ----------------------------------------------------------------------------------
+    # -- polling and drawing ----------------------------------------------------------------------
 
     def drain_events(self) -> None:
-        """The UI timer: take what the worker produced (or, watching, what the run directory
-        gained) since the last tick and redraw."""
+        """The polling timer: apply what the worker produced (or, watching, what the run directory
+        gained) since the last tick, and mark what it changed as stale."""
         job, run = self.job, self.run_state
-        if run is None:
+        if run is None or (job is None and self.follower is None):
             return
         if self.follower is not None:
             events, progress = self._follow(run), None
-        elif job is None:
-            return
         else:
             drained = job.buffer.drain()
             events, progress = drained.events, drained.progress
         for event in events:
             if isinstance(event, RunStarted) and event.run_id == run.run_id and self.run_clock is not None:
                 self.run_clock.start(event.start_epoch)
-            run.apply(event)
+            if run.apply(event):
+                self.plane_stale = self.curves_stale = True
         if progress is not None:
             run.apply(progress)
         if self.run_clock is not None and run.started is not None and run.epoch > run.started.start_epoch:
             if not self.run_clock.measuring:
-                self._drawn_version = -1  # the plane's "compiling kernels" title goes
+                self.plane_stale = True  # the plane's "compiling kernels" title goes
             self.run_clock.progressed(run.epoch)
-        if run.version != self._drawn_version or run.version != self._curves_version:  # new, or held back
-            self._redraw(throttle=True)
-        if events or (progress is not None and not run.active) or (
-            run.active and time.monotonic() - self._status_at >= STATUS_INTERVAL_S
-        ):
-            self._show_status()
-        if self.follower is not None and self.follower.ended and run.active is False and not self._watch_ended:
+        if events:
+            self.legend_for = run.started
+            self.mutate_reactive(IbtuiApp.run_state)  # a run started or ended: the keys change
+        if events or (progress is not None and not run.active):
+            self.show_status()
+        if self.follower is not None and self.follower.ended and not run.active and not self._watch_ended:
             self._watch_ended = True
-            self._redraw()
+            self.draw_plane()
+            self.draw_curves()
             self._announce_end(run.status, run.epoch, run.reason, run.run_dir)
             self.read_watched_verdicts(run.run_id, run.run_dir)
 
@@ -685,37 +470,30 @@ class IbtuiApp(App):
                 run.run_id = event.run_id  # the writer's id: RunState drops events of other runs
         return events
 
-    @work(thread=True, group="verdicts", exit_on_error=False)
-    def read_watched_verdicts(self, run_id: str, run_dir: Path) -> None:
-        self._verdicts(run_id, run_dir)
-
-    def _redraw(self, throttle: bool = False) -> None:
-        """Redraw the plots if the data changed; with throttle, at most every PLANE_INTERVAL_S
-        and CURVES_INTERVAL_S (what is held back is drawn by a later tick)."""
+    def draw_plane(self) -> None:
+        """The plane timer (and the run's end): draw the information plane if it is stale."""
         run = self.run_state
-        if run is None or run.started is None:
+        if not self.plane_stale or run is None or run.started is None:
             return
-        now = time.monotonic()
-        if run.version != self._curves_version and (not throttle or now - self._curves_at >= CURVES_INTERVAL_S):
-            self._curves_at, self._curves_version = now, run.version
-            self.query_one("#loss", CurvesPlot).show(run.curves, run.total_epochs)
-            self.query_one("#accuracy", CurvesPlot).show(run.curves, run.total_epochs)
-        if run.version == self._drawn_version or (throttle and now - self._drawn_at < PLANE_INTERVAL_S):
-            return
-        self._drawn_at = now
-        self._drawn_version = run.version
+        self.plane_stale = False
         if self.estimator not in run.estimators:
             self.set_reactive(IbtuiApp.estimator, run.estimators[0])  # drawn just below
         latest_epoch = run.snapshots[-1].epoch if run.snapshots else None
-        waiting = "waiting for the first snapshot…"
-        if run.warming_up:
-            waiting = warming_up(run) + "…"
+        waiting = warming_up(run) + "…" if run.warming_up else "waiting for the first snapshot…"
         self.query_one(InfoPlanePlot).show(run.started, run.plane.get(self.estimator), self.estimator, latest_epoch, waiting)
-        if run.started is not self._legend_for:  # a layout pass: only when the run changes
-            self._legend_for = run.started
-            self.query_one(PlaneLegend).show(run.started)
-        self._refresh_controls()
 
-    def _show_status(self) -> None:
-        self._status_at = time.monotonic()
+    def draw_curves(self) -> None:
+        """The curves timer (and the run's end): draw the loss and accuracy if they are stale."""
+        run = self.run_state
+        if not self.curves_stale or run is None or run.started is None:
+            return
+        self.curves_stale = False
+        self.query_one("#loss", CurvesPlot).show(run.curves, run.total_epochs)
+        self.query_one("#accuracy", CurvesPlot).show(run.curves, run.total_epochs)
+
+    def _tick_status(self) -> None:
+        if self.run_state is not None and self.run_state.active:
+            self.show_status()  # elapsed time and speed move on their own
+
+    def show_status(self) -> None:
         self.query_one(StatusBar).show(self.run_state, self.run_clock)

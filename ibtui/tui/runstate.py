@@ -162,7 +162,6 @@ class RunState:
     status: str = "starting"  # (watching) starting | running | paused | stopping | finished | interrupted | failed
     reason: str | None = None
     pending: int = 0  # stopping: estimates the engine still finishes (events.Stopping)
-    version: int = 0  # bumped whenever the plotted data change, so plots redraw only then
 
     def __post_init__(self) -> None:
         self.curves.total_epochs = self.total_epochs
@@ -182,15 +181,16 @@ class RunState:
         """Active and no epoch trained yet: preparing the data, or compiling a first run's kernels."""
         return self.active and (self.started is None or self.epoch <= self.started.start_epoch)
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event) -> bool:
+        """Take one event in; True when it changed what the plots draw (so they are stale)."""
         if getattr(event, "run_id", self.run_id) != self.run_id:
-            return  # a stale event from an earlier run
+            return False  # a stale event from an earlier run
         if isinstance(event, RunStarted):
             self.started = event
             self.epoch = event.start_epoch
             if self.status in ("starting", "watching"):
                 self.status = "running"
-            self.version += 1
+            return True
         elif isinstance(event, Snapshot):
             self.snapshots.append(event)
             self.curves.add(event)
@@ -202,7 +202,7 @@ class RunState:
             if event.epoch >= self.epoch:  # estimates arrive behind training: keep the newer loss
                 self.train_loss = _mean(event.train_loss)
             self.epoch = max(self.epoch, event.epoch)
-            self.version += 1
+            return True
         elif isinstance(event, Progress):
             self.epoch = max(self.epoch, event.epoch)
             self.train_loss = event.train_loss
@@ -216,6 +216,7 @@ class RunState:
             self.epoch = event.epoch
             self.status = "failed"
             self.reason = event.reason
+        return False
 
 
 def format_duration(seconds: float | None) -> str:

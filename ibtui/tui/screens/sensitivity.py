@@ -38,7 +38,7 @@ class SensitivityScreen(ModalScreen[None]):
         self.run_name = run_name
 
     def compose(self) -> ComposeResult:
-        from ibtui.cli.sensitivity import sensitivity_table
+        from ibtui.export.sensitivity_table import sensitivity_table
 
         with VerticalScroll(id="dialog"):
             yield Static(Text.assemble(("Sensitivity", "bold"), f" · {self.run_name}"), id="sensitivity-title", classes="dialog-title")

@@ -62,7 +62,7 @@ def layer_marker(index: int, name: str) -> str:
 
 
 class InfoPlanePlot(PlotextPlot):
-    """Redrawn by the app only when the run's data changed (see RunState.version)."""
+    """Redrawn by the app only when the run's data changed (RunState.apply says when)."""
 
     can_focus = True
 

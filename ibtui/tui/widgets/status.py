@@ -33,49 +33,65 @@ def warming_up(state: RunState) -> str:
     return COMPILING if state.started.device == "cpu" else "starting…"
 
 
-def status_line(state: RunState | None, clock: RunClock | None) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
+def status_line(state: RunState | None, clock: RunClock | None, width: int | None = None) -> Text:
+    """One row of facts; where `width` cells cannot hold them all, the least needed go first
+    (the speed, then the loss, then the elapsed time), so the row never ends in an ellipsis."""
+    parts: list[tuple[str, str, int]] = []  # (text, style, drop order: 0 never, higher first)
     if state is None:
-        text.append("● idle", style=STATUS_STYLES["idle"])
-        text.append("  edit the settings, then s to start · ? for help", style="dim")
-        return text
-    text.append(f"● {state.status}", style=STATUS_STYLES.get(state.status, ""))
-    text.append(f"  epoch {state.epoch:,}/{state.total_epochs:,}")
+        parts.append(("● idle", STATUS_STYLES["idle"], 0))
+        parts.append(("  set up a run, then s to start · ? for help", "dim", 0))
+        return _fit(parts, width)
+    parts.append((f"● {state.status}", STATUS_STYLES.get(state.status, ""), 0))
+    parts.append((f"  epoch {state.epoch:,}/{state.total_epochs:,}", "", 0))
     # Estimates run behind training; once it is done, say how many are still to come.
     waiting = len(state.started.schedule) - len(state.snapshots) if state.started is not None else 0
     estimating = state.active and state.epoch >= state.total_epochs and waiting > 0
     if clock is not None:
-        text.append(f"  elapsed {format_duration(clock.elapsed())}")
+        parts.append((f"  elapsed {format_duration(clock.elapsed())}", "", 1))
         if state.status == "stopping" and state.pending:
-            text.append(f"  finishing {state.pending} estimate{'s' if state.pending > 1 else ''} · c again to skip")
+            parts.append((f"  finishing {state.pending} estimate{'s' if state.pending > 1 else ''} · c again to skip", "", 0))
         elif state.warming_up and state.status != "stopping":
-            text.append(f"  {warming_up(state)}", style="italic")
+            parts.append((f"  {warming_up(state)}", "italic", 0))
         elif estimating:
-            text.append(f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}")
+            parts.append((f"  estimating {waiting} snapshot{'s' if waiting > 1 else ''}", "", 0))
         else:
             left = clock.remaining(state.epoch, state.total_epochs) if state.active else None
             if left is not None:  # blank until the speed means something (see RunClock)
-                text.append(f"  left {format_duration(left)}")
+                parts.append((f"  left {format_duration(left)}", "", 0))
             speed = clock.speed(state.epoch)
             if speed:
-                text.append(f"  {speed:,.1f} epochs/s")
+                parts.append((f"  {speed:,.1f} epochs/s", "", 3))
     if state.train_loss is not None:
-        text.append(f"  loss {state.train_loss:.4f}", style="dim")
-    return text
+        parts.append((f"  loss {state.train_loss:.4f}", "dim", 2))
+    return _fit(parts, width)
 
 
-def location_line(state: RunState | None) -> Text:
+def _fit(parts: list[tuple[str, str, int]], width: int | None) -> Text:
+    if width:
+        for order in (3, 2, 1):
+            if sum(len(t) for t, _, _ in parts) <= width:
+                break
+            parts = [p for p in parts if p[2] != order]
     text = Text(no_wrap=True, overflow="ellipsis")
-    if state is None:
-        return text
-    device = state.started.device if state.started else "…"
-    text.append("device ", style="dim")
-    text.append(device)
-    text.append("  run ", style="dim")
-    text.append(str(state.run_dir))
-    if state.started is not None:
-        text.append(f"  · {state.started.dataset}", style="dim")
+    for part, style, _ in parts:
+        text.append(part, style=style)
     return text
+
+
+def location_line(state: RunState | None, width: int | None = None) -> Text:
+    """Where the run trains and is written; where `width` cells cannot hold it all, the dataset's
+    description goes, and a long run path keeps its end."""
+    if state is None:
+        return Text(no_wrap=True, overflow="ellipsis")
+    parts = [("device ", "dim", 0), (state.started.device if state.started else "…", "", 0), ("  run ", "dim", 0)]
+    path = str(state.run_dir)
+    room = width - sum(len(t) for t, _, _ in parts) if width else len(path)
+    if len(path) > room > 1:  # the end of a long path names the run: keep it
+        path = "…" + path[len(path) - room + 1:]
+    parts.append((path, "", 0))
+    if state.started is not None:
+        parts.append((f"  · {state.started.dataset}", "dim", 1))
+    return _fit(parts, width)
 
 
 class StatusBar(Vertical):
@@ -104,5 +120,7 @@ class StatusBar(Vertical):
         if progress != self._progress:
             self._progress = progress
             self.query_one(ProgressBar).update(total=progress[0], progress=progress[1])
-        self._set_line("status-line", status_line(state, clock))
-        self._set_line("location-line", location_line(state))
+        line = self.query_one("#status-line", Static)
+        self._set_line("status-line", status_line(state, clock, line.content_size.width or None))
+        where = self.query_one("#location-line", Static)
+        self._set_line("location-line", location_line(state, where.content_size.width or None))
