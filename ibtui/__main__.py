@@ -1,0 +1,5 @@
+"""`python -m ibtui`: the same as the `ibtui` command."""
+
+from ibtui.cli import main
+
+main()
