@@ -71,12 +71,17 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
         return []
     done: dict[str, list[Path]] = {}
     if pool is not None:
+        futures = {}
         try:
-            futures = {name: pool.submit(export_figure, record.path, name, formats) for name in FIGURES}
-            for name, future in futures.items():
-                done[name] = future.result()
+            for name in FIGURES:
+                futures[name] = pool.submit(export_figure, record.path, name, formats)
         except BrokenExecutor:
-            pass  # drawn here below
+            pass  # the rest are drawn here below
+        for name, future in futures.items():
+            try:
+                done[name] = future.result()
+            except BrokenExecutor:
+                pass
     written = []
     for name in FIGURES:
         written += done[name] if name in done else _export_figure(record, name, formats)
