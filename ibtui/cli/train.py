@@ -174,7 +174,6 @@ class _SkipFiguresOnSignal:
 def _run_headless(trainer, store, quiet: bool = False) -> None:
     """Drive a prepared run with a progress bar, export its PNGs, and exit as the outcome says."""
     from ibtui.runs.runner import describe_os_error, execute
-    from ibtui.engine import workers
     from ibtui.engine.control import RunControl
     from ibtui.cli.progress import ConsoleProgress
 
@@ -188,11 +187,9 @@ def _run_headless(trainer, store, quiet: bool = False) -> None:
         with stops, ConsoleProgress(err_console, quiet=quiet) as progress:
             outcome = execute(trainer, store, [progress.handle], control)
     except KeyboardInterrupt:
-        workers.close_prestarted(terminate=True)
         _say(f"Aborted; continue with: ibtui resume {run_dir}")
         raise typer.Exit(stops.exit_code) from None
     except OSError as exc:
-        workers.close_prestarted(terminate=True)
         status = "recorded" if store.status_recorded else "not recorded: the disk took no more"
         fail(
             f"the run stopped: {describe_os_error(exc)}; what was written is in {run_dir} "
@@ -271,17 +268,18 @@ def run(
         from ibtui.runs.files import check_new_run_dir
 
         check_new_run_dir(out)  # a taken --out is refused before any process starts
+    from ibtui.engine import workers
+
     _prestart_estimators(config)
     try:
         from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
 
         trainer, store = prepare_run(config, out)  # no --out: a new runs/<name>-<date-time>
-    except BaseException:
-        from ibtui.engine import workers
-
+        _run_headless(trainer, store, quiet)
+    finally:
+        # Whatever ended the command (a refusal, a failure, an abort), the processes end now:
+        # a graceful exit tears torch down in each, and the interpreter's exit would wait.
         workers.close_prestarted(terminate=True)
-        raise
-    _run_headless(trainer, store, quiet)
 
 
 def tui(**options) -> None:
