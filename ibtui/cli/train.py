@@ -41,8 +41,8 @@ def _prestart_estimators(config) -> None:
     from ibtui.engine import workers
     from ibtui.engine.schedule import snapshot_epochs
 
-    if config.model.factory or config.train.device == "cuda":
-        return  # own models: layers unknown here; CUDA estimates in line
+    if config.model.factory or config.train.device not in ("cpu", "auto"):
+        return  # own models: layers unknown here; on a GPU the estimates run in line
     if config.train.device == "auto" and Path("/proc/driver/nvidia").exists():
         return
     # torch's own count (what the pipeline reads) is not known before torch is imported; a pool
@@ -52,8 +52,8 @@ def _prestart_estimators(config) -> None:
     if cores < 2:
         return
     layers = len(config.model.hidden) + bool(config.info.measure_output)
-    # mi_samples bounds N from above: the pipeline decides on the real N and closes a pool it
-    # does not take.
+    # mi_samples bounds N from above; the pipeline decides on the real N, and a pool it does not
+    # take only draws the figures.
     pairs = workers.kde_pairs(config.info, len(snapshot_epochs(config.info, config.train.epochs)), config.train.seeds,
                               layers, config.data.mi_samples)
     if pairs >= workers.PROCESS_MIN_PAIRS:
