@@ -21,9 +21,43 @@ from ibtui.cli.common import (
 
 
 def _export(run_dir: Path) -> list[Path]:
+    """The run's figures, drawn side by side in the estimator processes the run prestarted (idle
+    now), else here. The processes are ended afterwards, not asked to exit: a graceful exit
+    tears torch down in each and the interpreter's exit would wait for them."""
+    from ibtui.engine import workers
     from ibtui.export.png import export_run
 
-    return export_run(run_dir)
+    try:
+        return export_run(run_dir, pool=workers.prestarted_pool())
+    finally:
+        workers.close_prestarted(terminate=True)
+
+
+def _prestart_estimators(config) -> None:
+    """Start the estimator processes a CPU run will use now, before this process imports torch
+    and loads the data, so that their start-up (torch, the compiled kernels) overlaps ours."""
+    import os
+
+    from ibtui.engine import workers
+    from ibtui.engine.schedule import snapshot_epochs
+
+    if config.model.factory or config.train.device not in ("cpu", "auto"):
+        return  # own models: layers unknown here; on a GPU the estimates run in line
+    if config.train.device == "auto" and Path("/proc/driver/nvidia").exists():
+        return
+    # torch's own count (what the pipeline reads) is not known before torch is imported; a pool
+    # of another shape is closed by the pipeline and it starts its own.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = int(os.environ.get("OMP_NUM_THREADS") or cores)
+    if cores < 2:
+        return
+    layers = len(config.model.hidden) + bool(config.info.measure_output)
+    # mi_samples bounds N from above; the pipeline decides on the real N, and a pool it does not
+    # take only draws the figures.
+    pairs = workers.kde_pairs(config.info, len(snapshot_epochs(config.info, config.train.epochs)), config.train.seeds,
+                              layers, config.data.mi_samples)
+    if pairs >= workers.PROCESS_MIN_PAIRS:
+        workers.prestart(*workers.pool_shape(cores), config.info)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -230,10 +264,22 @@ def run(
     """Train headless with a live progress bar; write the run directory and its PNGs."""
     options = {k: v for k, v in locals().items() if k not in ("out", "quiet")}
     config = build_config(**options)
-    from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
+    if out is not None:
+        from ibtui.runs.files import check_new_run_dir
 
-    trainer, store = prepare_run(config, out)  # no --out: a new runs/<name>-<date-time>
-    _run_headless(trainer, store, quiet)
+        check_new_run_dir(out)  # a taken --out is refused before any process starts
+    from ibtui.engine import workers
+
+    _prestart_estimators(config)
+    try:
+        from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
+
+        trainer, store = prepare_run(config, out)  # no --out: a new runs/<name>-<date-time>
+        _run_headless(trainer, store, quiet)
+    finally:
+        # Whatever ended the command (a refusal, a failure, an abort), the processes end now:
+        # a graceful exit tears torch down in each, and the interpreter's exit would wait.
+        workers.close_prestarted(terminate=True)
 
 
 def tui(**options) -> None:

@@ -105,8 +105,7 @@ class SnapshotPipeline:
             torch.set_num_threads(1)
 
     def _start_processes(self, cores: int) -> None:
-        processes = min(workers.MAX_PROCESSES, cores)
-        threads = max(1, (cores - 1) // processes)
+        processes, threads = workers.pool_shape(cores)
         self.workers_during = max(1, min(processes, (cores - 1) // threads))
         self.workers_after = processes
         self.pool = workers.estimator_pool(processes, threads)
@@ -217,7 +216,7 @@ class SnapshotPipeline:
         """Replace a broken process pool by a thread; every queued snapshot is submitted again
         by the next _pump (not here: the caller may be submitting one itself)."""
         if isinstance(self.pool, ProcessPoolExecutor):
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            workers.release(self.pool)
             self.pool = ThreadPoolExecutor(1, "ibtui-mi")
             self.workers_during = self.workers_after = 1
             for queued in self.pending:
@@ -259,13 +258,12 @@ class SnapshotPipeline:
         return True
 
     def close(self) -> None:
-        if isinstance(self.pool, ProcessPoolExecutor) and self.dropped:
+        if isinstance(self.pool, ProcessPoolExecutor):
             # An aborted run dropped the estimates still in flight: end the processes now rather
-            # than make the stop (or the interpreter's exit) wait for the ones computing.
-            processes = getattr(self.pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
-        if self.pool is not None:
+            # than make the stop (or the interpreter's exit) wait for the ones computing. A
+            # prestarted pool otherwise stays with its owner (workers.release).
+            workers.release(self.pool, terminate=self.dropped)
+        elif self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
         if self.on_cpu:
             torch.set_num_threads(self.threads_before)

@@ -56,9 +56,40 @@ def _child_environment():
                 os.environ.pop(POLICY_VARIABLE, None)
 
 
+@contextlib.contextmanager
+def _main_hidden():
+    """__main__ without __file__ and __spec__ while a child is started: what multiprocessing
+    reads to re-import the parent's main module in a spawned child. ibtui's children run ibtui
+    functions and need nothing from it; re-importing it costs the `ibtui` script's whole CLI
+    (typer, rich, every command module) in each child, and runs an unguarded user script again."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    missing = object()
+    saved = {key: getattr(main, key, missing) for key in ("__file__", "__spec__")}
+    try:
+        if saved["__file__"] is not missing:
+            del main.__file__
+        main.__spec__ = None
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is not missing:
+                setattr(main, key, value)
+            elif hasattr(main, key):
+                delattr(main, key)
+
+
 class _ChildProcess(SpawnProcess):
     def start(self) -> None:
         with _child_environment():
+            super().start()
+
+
+class _LeanChildProcess(_ChildProcess):
+    def start(self) -> None:
+        with _main_hidden():
             super().start()
 
 
@@ -66,10 +97,15 @@ class _ChildContext(SpawnContext):
     Process = _ChildProcess
 
 
-def spawn_context() -> SpawnContext:
+class _LeanChildContext(SpawnContext):
+    Process = _LeanChildProcess
+
+
+def spawn_context(lean: bool = False) -> SpawnContext:
     """multiprocessing's spawn context (fork is unsafe under OpenMP and threads) whose processes
-    start with the OpenMP policy in their environment."""
-    return _ChildContext()
+    start with the OpenMP policy in their environment; `lean`: without re-importing the parent's
+    __main__ (for children whose work is all in ibtui's modules: the estimator processes)."""
+    return _LeanChildContext() if lean else _ChildContext()
 
 
 def die_with_parent(parent_pid: int, on_orphan: Callable[[], None] | None = None, grace_s: float = 0.0) -> None:

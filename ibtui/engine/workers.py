@@ -6,6 +6,14 @@ pipeline (pipeline.py) and `ibtui estimate` use them from PROCESS_MIN_PAIRS KDE 
 and fall back to a thread when a process cannot start. The workers ignore Ctrl-C (the parent
 stops them) and die with their parent (processes.py). How the thresholds were measured:
 docs/performance.md.
+
+A pool starts every process at once (ProcessPoolExecutor under spawn starts one only when a task
+finds none idle, which left the second process to start when training ended, its imports on the
+critical path), each warming up (imports, compiled kernels from the cache) before its first task.
+`prestart` starts one before the caller has imported torch itself, so the processes' start-up
+overlaps the parent's; the next estimator_pool of the same shape takes it, and its owner may keep
+it for more work (the figures) until `close_prestarted`. This module imports torch lazily: the
+CLI reads it before deciding to.
 """
 
 from __future__ import annotations
@@ -13,11 +21,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 
-import torch
-
-from ibtui import estimators
 from ibtui.config import InfoConfig
 from ibtui.engine.processes import die_with_parent, spawn_context
 
@@ -58,16 +63,101 @@ def start_estimator_process(threads: int, parent_pid: int | None = None) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    import torch
+
     torch.set_num_threads(threads)
 
 
 def timed_estimate(layers, labels, info: InfoConfig, inputs=None) -> tuple[dict, float]:
     """estimators.estimate_info_plane and the seconds it took (`inputs`: the MI samples' X)."""
+    from ibtui import estimators
+
     started = time.perf_counter()
     return estimators.estimate_info_plane(layers, labels, info, inputs), time.perf_counter() - started
 
 
-def estimator_pool(processes: int, threads: int = 1) -> ProcessPoolExecutor:
-    """A pool of `processes` estimator processes of `threads` torch threads each."""
-    return ProcessPoolExecutor(processes, mp_context=spawn_context(), initializer=start_estimator_process,
+def warm_up(info: InfoConfig | None = None) -> int:
+    """A new process's first task: import the estimators and, with `info`, estimate a tiny
+    snapshot so that the compiled kernels it uses are loaded from numba's cache before a real
+    one comes. Returns the process id."""
+    from ibtui import estimators
+    from ibtui.errors import IbtuiError
+
+    if info is not None:
+        import numpy as np
+
+        layer = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
+        try:
+            estimators.estimate_info_plane([layer], np.arange(16) % 2, info)
+        except IbtuiError:
+            pass  # a setting the real estimate will refuse with its own message
+    return os.getpid()
+
+
+def pool_shape(cores: int) -> tuple[int, int]:
+    """(processes, torch threads each) of the estimator pool on `cores` cores."""
+    processes = min(MAX_PROCESSES, cores)
+    return processes, max(1, (cores - 1) // processes)
+
+
+_prestarted: dict = {}  # "pool", "shape", "lent", "info"
+
+
+def estimator_pool(processes: int, threads: int = 1, info: InfoConfig | None = None) -> ProcessPoolExecutor:
+    """A pool of `processes` estimator processes of `threads` torch threads each, every process
+    started now and warming up (warm_up(info)). The prestarted pool when it has this shape (it
+    is then lent: release() keeps it for its owner); otherwise a prestarted one is closed."""
+    pool = _prestarted.get("pool")
+    if pool is not None and not _prestarted.get("lent"):
+        if _prestarted["shape"] == (processes, threads) and not getattr(pool, "_broken", False):
+            _prestarted["lent"] = True
+            return pool
+        close_prestarted()
+    pool = ProcessPoolExecutor(processes, mp_context=spawn_context(lean=True), initializer=start_estimator_process,
                                initargs=(threads, os.getpid()))
+    try:
+        for _ in range(processes):  # each submit that finds no idle process starts one
+            pool.submit(warm_up, info)
+    except BrokenExecutor:
+        pass  # the caller's own submit finds the pool broken and falls back
+    return pool
+
+
+def prestart(processes: int, threads: int, info: InfoConfig) -> None:
+    """Start an estimator pool now, for the next estimator_pool(processes, threads) to take."""
+    close_prestarted()
+    _prestarted.update(pool=None, shape=(processes, threads), lent=False)
+    _prestarted["pool"] = estimator_pool(processes, threads, info)
+
+
+def release(pool: ProcessPoolExecutor, terminate: bool = False) -> None:
+    """The end of a borrower's use of `pool`: shut down unless it is the prestarted pool, which
+    stays for its owner; `terminate` ends the processes at once (tasks dropped), either way."""
+    if pool is _prestarted.get("pool") and not terminate and not getattr(pool, "_broken", False):
+        _prestarted["lent"] = False
+        return
+    if terminate:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    if pool is _prestarted.get("pool"):
+        _prestarted.clear()
+
+
+def prestarted_pool() -> ProcessPoolExecutor | None:
+    """The prestarted pool while it is alive and not lent (for more work), else None."""
+    pool = _prestarted.get("pool")
+    if pool is None or _prestarted.get("lent") or getattr(pool, "_broken", False):
+        return None
+    return pool
+
+
+def close_prestarted(terminate: bool = False) -> None:
+    """Shut the prestarted pool down (`terminate`: its processes at once, even mid-task)."""
+    pool = _prestarted.pop("pool", None)
+    _prestarted.clear()
+    if pool is not None:
+        if terminate:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)

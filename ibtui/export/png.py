@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from concurrent.futures import BrokenExecutor, Executor
 from pathlib import Path
 
 import numpy as np
@@ -60,21 +61,47 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return formats or ("png",)
 
 
-def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: Executor | None = None) -> list[Path]:
     """Write the figures of a run directory into it, in each of `formats` (png, svg, pdf: vector
-    formats for papers); the paths written (none without snapshots)."""
+    formats for papers); the paths written (none without snapshots). With `pool` (idle estimator
+    processes at the end of a run) the figures are drawn there side by side, one task each;
+    those a broken pool leaves undone are drawn here."""
     record = load_run(run_dir)
     if not record.snapshots:
         return []
+    done: dict[str, list[Path]] = {}
+    if pool is not None:
+        futures = {}
+        try:
+            for name in FIGURES:
+                futures[name] = pool.submit(export_figure, record.path, name, formats)
+        except BrokenExecutor:
+            pass  # the rest are drawn here below
+        for name, future in futures.items():
+            try:
+                done[name] = future.result()
+            except BrokenExecutor:
+                pass
     written = []
-    for name, draw in ((INFO_PLANE_FILE, info_plane_figure), (LOSS_FILE, loss_figure), (SNR_FILE, snr_figure), (MI_CURVES_FILE, mi_curves_figure)):
-        figure = draw(record)
-        if figure is None:
-            continue
-        for fmt in formats:
-            path = record.path / Path(name).with_suffix(f".{fmt}")
-            save_figure(figure, path, format=fmt)
-            written.append(path)
+    for name in FIGURES:
+        written += done[name] if name in done else _export_figure(record, name, formats)
+    return written
+
+
+def export_figure(run_dir: str | Path, name: str, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Write one of the run's FIGURES (by file name) in each of `formats`; the paths written."""
+    return _export_figure(load_run(run_dir), name, formats)
+
+
+def _export_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list[Path]:
+    figure = FIGURES[name](record)
+    if figure is None:
+        return []
+    written = []
+    for fmt in formats:
+        path = record.path / Path(name).with_suffix(f".{fmt}")
+        save_figure(figure, path, format=fmt)
+        written.append(path)
     return written
 
 
@@ -477,3 +504,7 @@ def _summary_float(record: RunRecord, key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value > 0 else None
+
+
+# Every figure of a run, by file name, in the order they are written.
+FIGURES = {INFO_PLANE_FILE: info_plane_figure, LOSS_FILE: loss_figure, SNR_FILE: snr_figure, MI_CURVES_FILE: mi_curves_figure}

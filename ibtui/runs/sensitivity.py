@@ -66,7 +66,7 @@ def _estimates(paths: list[Path], labels: np.ndarray, infos: list) -> Any:
             n_layers = sum(k.startswith("layer") for k in first.files)
         pairs = sum(workers.kde_pairs(info, len(paths), shape[0], n_layers, len(labels)) for info in infos)
         if pairs >= workers.PROCESS_MIN_PAIRS:
-            pool = workers.estimator_pool(min(workers.MAX_PROCESSES, cores))
+            pool = workers.estimator_pool(min(workers.MAX_PROCESSES, cores), 1, infos[0])  # kernels loaded while the first file is read
             done = 0
             try:
                 for estimate in pool.map(file_estimates, paths, [labels] * len(paths), [infos] * len(paths)):

@@ -1,0 +1,138 @@
+"""The run path's start-up and export: estimator processes all started at once, a prestarted pool
+lent to the pipeline and kept for the figures, figures drawn in a pool exactly as here."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
+
+import pytest
+
+from ibtui.config import InfoConfig
+from ibtui.engine import processes, workers
+from ibtui.export.png import FIGURES, export_run
+from ibtui.runs.presets import load_preset
+from tests.test_png import fake_run
+
+
+def test_a_pool_starts_every_process_at_once_and_a_prestarted_one_is_lent_then_kept():
+    workers.prestart(2, 1, InfoConfig())
+    try:
+        pool = workers.prestarted_pool()
+        assert pool is not None
+        # Spawned pools start a process only when a task finds none idle: the warm-up tasks
+        # start both now, not the second when training ends.
+        assert len(pool._processes) == 2
+        assert workers.estimator_pool(2, 1) is pool  # the pipeline's shape: lent
+        assert workers.prestarted_pool() is None  # while lent, not for other work
+        workers.release(pool)  # the pipeline's close: kept for its owner
+        assert workers.prestarted_pool() is pool
+        started = list(pool._processes.values())
+        assert pool.submit(workers.warm_up).result(timeout=300) in {p.pid for p in started}
+    finally:
+        workers.close_prestarted(terminate=True)
+    assert workers.prestarted_pool() is None
+    for process in started:
+        process.join(timeout=30)
+        assert process.exitcode is not None
+
+
+def test_a_prestarted_pool_of_another_shape_is_closed_not_lent(monkeypatch):
+    closed = []
+
+    class FakePool:
+        def __init__(self):
+            self.warm_ups = 0
+
+        def submit(self, fn, *args):
+            self.warm_ups += fn is workers.warm_up
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            closed.append(self)
+
+    made = []
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", lambda *a, **k: made.append(FakePool()) or made[-1])
+    workers.prestart(2, 1, InfoConfig())
+    prestarted = made[0]
+    other = workers.estimator_pool(3, 1)
+    assert other is not prestarted and closed == [prestarted] and workers.prestarted_pool() is None
+    assert (prestarted.warm_ups, other.warm_ups) == (2, 3)  # one per process: each starts one
+    workers.release(other)
+    assert closed == [prestarted, other]
+
+
+def test_figures_drawn_in_a_pool_are_the_figures_drawn_here(tmp_path):
+    here = fake_run(tmp_path / "here", grad=True)
+    there = fake_run(tmp_path / "there", grad=True)
+    written_here = export_run(here)
+    with ThreadPoolExecutor(2) as pool:
+        written_there = export_run(there, pool=pool)
+    assert [p.name for p in written_here] == [p.name for p in written_there] == list(FIGURES)
+    for a, b in zip(written_here, written_there):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_broken_pool_leaves_the_figures_to_this_process(tmp_path):
+    class BrokenPool:
+        def submit(self, *args, **kwargs):
+            raise BrokenExecutor("no processes here")
+
+    run = fake_run(tmp_path / "run")
+    assert [p.name for p in export_run(run, pool=BrokenPool())] == [p.name for p in export_run(run)]
+
+
+def test_figures_a_pool_finished_before_it_broke_are_not_drawn_again(tmp_path, monkeypatch):
+    import ibtui.export.png as png
+
+    class HalfPool:  # draws the first figure, then breaks as a pool whose process died does
+        def __init__(self):
+            self.broken = False
+
+        def submit(self, fn, *args):
+            if self.broken:
+                raise BrokenExecutor("a process died")
+            self.broken = True
+            future = Future()
+            future.set_result(fn(*args))
+            return future
+
+    run = fake_run(tmp_path / "run", grad=True)
+    here = []
+    real = png._export_figure
+    monkeypatch.setattr(png, "_export_figure", lambda record, name, formats: here.append(name) or real(record, name, formats))
+    written = export_run(run, pool=HalfPool())
+    first, *rest = FIGURES
+    assert here == [first] + rest  # the pool's task ran _export_figure for the first one, once
+    assert [p.name for p in written] == list(FIGURES)
+
+
+def test_spawned_children_do_not_see_the_main_module_and_it_is_restored():
+    main = sys.modules["__main__"]
+    before = (getattr(main, "__file__", None), getattr(main, "__spec__", None))
+    with processes._main_hidden():
+        assert not hasattr(main, "__file__") and main.__spec__ is None
+    assert (getattr(main, "__file__", None), getattr(main, "__spec__", None)) == before
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({}, True),  # the tanh preset: 212 snapshots x 6 layers x 4,096^2 pair terms
+    ({"data.mi_samples": 200, "train.epochs": 50}, False),  # too little KDE work for processes
+    ({"info.estimators": ["binning"]}, False),
+    ({"train.device": "cuda"}, False),
+])
+def test_ibtui_run_prestarts_the_estimator_processes_only_for_a_run_that_will_use_them(monkeypatch, overrides, expected):
+    import os
+    from pathlib import Path
+
+    from ibtui.cli import train
+
+    config = load_preset("tanh").with_overrides(overrides) if overrides else load_preset("tanh")
+    calls = []
+    monkeypatch.setattr(workers, "prestart", lambda *args: calls.append(args))
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # no GPU driver here
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    train._prestart_estimators(config)
+    assert bool(calls) == expected
+    if expected:
+        assert calls[0][:2] == workers.pool_shape(2)
