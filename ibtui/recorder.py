@@ -60,10 +60,8 @@ import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
@@ -292,10 +290,9 @@ class Recorder:
             from ibtui.engine import workers
 
             try:
-                self._pool = workers.estimator_pool(self.processes, 1)
-                warm = [np.random.default_rng(0).normal(size=(1, 8, 2)).astype(np.float32)]
-                with _main_hidden():  # starts the process: it imports torch and compiles meanwhile
-                    self._pool.submit(workers.timed_estimate, warm, np.arange(8) % 2, info)
+                # Started now, each process imports torch and loads the kernels for `info`
+                # meanwhile; spawned without re-importing the user's __main__ (engine/processes.py).
+                self._pool = workers.estimator_pool(self.processes, 1, info)
             except (OSError, RuntimeError, BrokenProcessPool):
                 self._pool = None
         if 0 in self._scheduled:
@@ -419,8 +416,7 @@ class Recorder:
         pending = _Pending(epoch, time.monotonic() - self._started, {k: _number(v) for k, v in metrics.items()}, layers)
         if self._pool is not None:
             try:
-                with _main_hidden():  # a submit may start the estimator process
-                    pending.future = self._pool.submit(workers.timed_estimate, layers, self.mi_labels, info)
+                pending.future = self._pool.submit(workers.timed_estimate, layers, self.mi_labels, info)
             except (BrokenProcessPool, RuntimeError):
                 self._pool = None
         if pending.future is None:
@@ -491,36 +487,6 @@ class Recorder:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def _main_hidden() -> Iterator[None]:
-    """Hide the user's main module from the estimator processes started meanwhile.
-
-    A "spawn" process re-imports the parent's ``__main__`` (by path or module name) before it
-    runs anything, so a user's script without an ``if __name__ == "__main__":`` guard would run
-    its whole training again in the child. The estimator needs nothing from ``__main__`` (the
-    task is ``ibtui.engine.workers.timed_estimate``), so while a process may start, ``__main__``
-    shows neither ``__file__`` nor ``__spec__``, which is what multiprocessing reads.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    missing = object()
-    saved = {key: getattr(main, key, missing) for key in ("__file__", "__spec__")}
-    try:
-        if saved["__file__"] is not missing:
-            del main.__file__
-        main.__spec__ = None
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is missing:
-                if hasattr(main, key):
-                    delattr(main, key)
-            else:
-                setattr(main, key, value)
 
 
 def _flat_copy(output: torch.Tensor) -> torch.Tensor:

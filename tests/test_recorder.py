@@ -18,7 +18,8 @@ from torch import nn
 import ibtui
 from ibtui import estimators
 from ibtui.config import load_toml
-from ibtui.recorder import Recorder, RecorderError, _main_hidden
+from ibtui.engine.processes import _main_hidden
+from ibtui.recorder import Recorder, RecorderError
 from ibtui.runs.analysis import analyse_run
 from ibtui.runs.record import load_run
 from tests.helpers import REPO, run_cli
