@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ibtui.errors import ConfigError, DataError
-from ibtui.estimators import _kde_gram, _validate
+from ibtui.estimators import _validate
 
 DEFAULT_NOISE_VARIANCE = 1e-3  # Saxe et al.
 
@@ -273,6 +273,8 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
     The difference kernel computes every row on its own, so its rows are split evenly over
     `workers` threads (the loop releases the GIL); the product path's row blocks are added in a
     fixed order. Either way the result is bitwise the same for any number of threads."""
+    from ibtui.estimators import _kde_gram  # numba, like the kernel: only where it loaded
+
     n = grouping.n
     counts = np.asarray(grouping.counts)
     block_start = np.repeat(np.asarray(grouping.bounds[:-1], dtype=np.int64), counts)

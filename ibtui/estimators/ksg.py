@@ -33,7 +33,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 from scipy.special import digamma
 
 from ibtui.errors import ConfigError
@@ -97,7 +96,7 @@ def _stacked(kernel, layers: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(cols), starts
 
 
-def _strictly_within(tree: cKDTree, points: np.ndarray, radius: np.ndarray) -> np.ndarray:
+def _strictly_within(tree, points: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """How many of the tree's points lie at max-norm distance < radius of each point (itself too)."""
     return np.asarray(tree.query_ball_point(points, np.nextafter(radius, 0.0), p=np.inf, return_length=True, workers=-1))
 
@@ -106,6 +105,8 @@ def _ksg_counts(x: np.ndarray, layers: Sequence[np.ndarray], k: int) -> list[tup
     """Per layer, (n_x(i) + 1, n_t(i) + 1) for every sample i, from the jittered X and layers."""
     kernel = _compiled_kernel()
     if kernel is None:
+        from scipy.spatial import cKDTree
+
         out = []
         x_tree = cKDTree(x)
         for t in layers:
@@ -143,6 +144,8 @@ def _ross_counts(layers: Sequence[np.ndarray], codes: np.ndarray, keep: np.ndarr
     t_i than its radius_rank[i]-th nearest neighbour in its class (i itself at rank 0)."""
     kernel = _compiled_kernel()
     if kernel is None:
+        from scipy.spatial import cKDTree
+
         out = []
         for t in layers:
             radius = np.zeros(t.shape[0])
