@@ -138,3 +138,14 @@ def test_path_choice_follows_width_and_nearness(monkeypatch):
     narrow, _ = clustered_relu(500, 10, 1.0, 1.0)         # narrower than _GRAM_MIN_WIDTH
     estimators.estimate_layers([far, near, narrow], y, ["kde_upper"], noise_variance=1e-3)
     assert calls == [(500, 128)]
+
+
+def test_importing_the_estimators_loads_no_compiled_kernel():
+    # numba's import costs most of a second, and where it cannot load the torch path must still
+    # work: the kernels are imported only when a CPU estimate runs.
+    import subprocess
+    import sys
+
+    code = "import sys, ibtui.estimators; assert 'numba' not in sys.modules, 'numba'; assert 'scipy.spatial' not in sys.modules, 'scipy.spatial'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
