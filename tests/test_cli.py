@@ -159,22 +159,29 @@ def test_the_headless_progress_counts_each_snapshot_once():
     assert "finishing 2 estimates, Ctrl-C again to skip" in console.file.getvalue()
 
 
-def test_the_headless_progress_says_it_compiles_and_measures_speed_from_the_first_epoch():
+def test_the_headless_progress_says_it_compiles_and_measures_speed_from_the_first_epoch(monkeypatch):
     """Before the first epoch a CPU run says it may be compiling; the bar's speed (and so the time
     left) is measured from the first epoch, not across the compile."""
     import io
 
     from rich.console import Console
 
-    from ibtui.cli.progress import COMPILING, ConsoleProgress
+    from ibtui.cli.progress import ConsoleProgress
+    from ibtui.engine import kernel_cache
     from ibtui.engine.events import Progress, RunStarted
 
     config = tiny_config(**{"train.epochs": 4})
+    started = RunStarted("id", config, ("a",) * 4, (6, 4, 3, 2), (0,), 10, 1.0, (0, 2, 4), 0, "cpu", "d", True)
+    for cached, words in ((True, "loading the compiled kernels"), (False, "compiling kernels on a first run")):
+        monkeypatch.setattr(kernel_cache, "kernels_cached", lambda cached=cached: cached)
+        console = Console(file=io.StringIO(), width=200)
+        with ConsoleProgress(console) as progress:
+            progress.handle(started)
+        assert words in console.file.getvalue()
     console = Console(file=io.StringIO(), width=200)
     progress = ConsoleProgress(console)
     with progress:
-        progress.handle(RunStarted("id", config, ("a",) * 4, (6, 4, 3, 2), (0,), 10, 1.0, (0, 2, 4), 0, "cpu", "d", True))
-        assert COMPILING in console.file.getvalue()
+        progress.handle(started)
         task = progress.bar.tasks[0]
         task._progress.append(type("Sample", (), {"timestamp": task.start_time - 30.0, "completed": 0})())  # the compile's 30 s
         progress.handle(Progress("id", 1, 4, 0.5, 0.0))

@@ -986,7 +986,10 @@ def test_status_says_compiling_until_the_first_epoch_then_wall_time_and_a_meanin
     of an hour computed from that silence); elapsed is wall time, the speed counts training only."""
     from ibtui.engine.events import Progress, RunStarted
     from ibtui.tui.runstate import RunClock, RunState
-    from ibtui.tui.widgets.status import COMPILING, status_line
+    from ibtui.engine.kernel_cache import waiting_message
+    from ibtui.tui.widgets.status import status_line
+
+    COMPILING = waiting_message(short=True)  # or 'loading the compiled kernels' once cached
 
     config = load_preset("tanh").with_overrides({"train.epochs": 1000})
     trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")
@@ -1022,7 +1025,10 @@ def test_status_lines_fit_an_80_column_terminal_by_dropping_the_least_needed_fac
     time left, and no line ends in an ellipsis."""
     from ibtui.engine.events import Progress
     from ibtui.tui.runstate import RunClock, RunState
-    from ibtui.tui.widgets.status import COMPILING, location_line, status_line
+    from ibtui.engine.kernel_cache import waiting_message
+    from ibtui.tui.widgets.status import location_line, status_line
+
+    COMPILING = waiting_message(short=True)
 
     config = load_preset("tanh").with_overrides({"train.epochs": 100_000})
     trainer, _ = FakeEngine()(config, tmp_path / "run", "r1")

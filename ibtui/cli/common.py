@@ -18,7 +18,8 @@ app = typer.Typer(
     help="ibtui: watch the information plane of neural networks, live in the terminal.",
 )
 # No emoji codes (":x:" in a CSV header is not an emoji) and no markup in what users gave us.
-err_console = Console(stderr=True, emoji=False)
+# Piped stderr (a log file, CI) is not wrapped at 80 columns: a progress line stays one line.
+err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, emoji=False, soft_wrap=True)
 # Piped output (a file, CI, `| less`) gets a wide console so tables are not squeezed to 80 columns.
 out_console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
 

@@ -10,10 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ibtui.engine.events import Event, Progress as ProgressEvent, RunFailed, RunFinished, RunStarted, Snapshot, Stopping
-
-
-# Until the first epoch: numba compiles the CPU kernels on a machine's first run (cached after).
-COMPILING = "compiling kernels on a first run (once, about 30 s)..."
+from ibtui.engine.kernel_cache import waiting_message
 
 
 class ConsoleProgress:
@@ -112,7 +109,8 @@ class ConsoleProgress:
         )
         if event.start_epoch:
             self.console.print(f"resuming from epoch {event.start_epoch}", highlight=False)
-        waiting = COMPILING if event.device == "cpu" else "preparing the run..."
+        # Until the first epoch: numba compiles the CPU kernels on a machine's first run, or loads them.
+        waiting = waiting_message() + "..." if event.device == "cpu" else "preparing the run..."
         if self.plain:
             self.console.print(waiting, highlight=False)
         self.task = self.bar.add_task(

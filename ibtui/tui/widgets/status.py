@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
+from ibtui.engine.kernel_cache import waiting_message
 from ibtui.tui.runstate import RunClock, RunState, format_duration
 
 STATUS_STYLES = {
@@ -22,15 +23,12 @@ STATUS_STYLES = {
 }
 
 
-COMPILING = "compiling kernels (once, about 30 s)"
-
-
 def warming_up(state: RunState) -> str:
     """What a run does before its first epoch: preparing the data, then (on the CPU, where the
     training step and the KDE are numba kernels compiled on a first run and cached) compiling."""
     if state.started is None:
         return "preparing the run…"
-    return COMPILING if state.started.device == "cpu" else "starting…"
+    return waiting_message(short=True) if state.started.device == "cpu" else "starting…"
 
 
 def status_line(state: RunState | None, clock: RunClock | None, width: int | None = None) -> Text:
