@@ -282,29 +282,41 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
     # float64 through torch: numpy has no bfloat16, and the kernels centre in float64 anyway.
     sorted64 = [t[grouping.order].to(torch.float64).numpy() for t in mats]
     outs = [np.empty((4, n)) for _ in mats]
-    gram_layers = {}
+    cuts = [w * n // workers for w in range(workers + 1)]
+
+    def difference_tasks(layers) -> list[tuple[int, int, int, np.ndarray]]:
+        """Each layer's rows split over the workers, for the difference kernel."""
+        out = []
+        for layer in layers:
+            columns = kernel.scaled_columns(sorted64[layer], s2)
+            out += [(layer, cuts[w], cuts[w + 1], columns) for w in range(workers) if cuts[w] < cuts[w + 1]]
+        return out
+
+    def run(task: tuple[int, int, int, np.ndarray]) -> None:
+        layer, lo, hi, columns = task
+        kernel.kernel_row_sums(columns, block_start, block_end, lo, hi, outs[layer])
+
+    def prepared(layer: int):
+        points = _kde_gram.prepare(sorted64[layer], s2)
+        return points, _kde_gram.candidate_fraction(points)
+
+    wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH]
+    narrow = [layer for layer in range(len(mats)) if layer not in wide]
     with _threads(workers) as (pool, _):
         run_blocks = pool.map if workers > 1 else map
-        # Prepared in the pool's one-thread threads, so the bits do not depend on the thread count.
-        wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH]
-        def prepared(layer: int):
-            points = _kde_gram.prepare(sorted64[layer], s2)
-            return points, _kde_gram.candidate_fraction(points)
-
-        for layer, (points, fraction) in zip(wide, run_blocks(prepared, wide)):
+        # The wide layers are prepared (in the pool's one-thread threads, so the bits do not
+        # depend on the thread count) while the narrow ones already run on the other threads.
+        preparing = [pool.submit(prepared, layer) for layer in wide] if workers > 1 else None
+        done_narrow = list(run_blocks(run, difference_tasks(narrow)))
+        ready = [f.result() for f in preparing] if preparing is not None else [prepared(layer) for layer in wide]
+        rejected = []
+        for layer, (points, fraction) in zip(wide, ready):
             if _uses_gram(points.full.shape[1], fraction):
-                gram_layers[layer] = points
-        columns = {layer: kernel.scaled_columns(t, s2) for layer, t in enumerate(sorted64) if layer not in gram_layers}
-        cuts = [w * n // workers for w in range(workers + 1)]
-        tasks = [(layer, cuts[w], cuts[w + 1]) for layer in columns for w in range(workers) if cuts[w] < cuts[w + 1]]
-
-        def run(task: tuple[int, int, int]) -> None:
-            layer, lo, hi = task
-            kernel.kernel_row_sums(columns[layer], block_start, block_end, lo, hi, outs[layer])
-
-        for layer, points in gram_layers.items():
-            outs[layer] = _kde_gram.layer_sums(points, block_start, block_end, run_blocks)
-        list(run_blocks(run, tasks))
+                outs[layer] = _kde_gram.layer_sums(points, block_start, block_end, run_blocks)
+            else:
+                rejected.append(layer)
+        list(run_blocks(run, difference_tasks(rejected)))
+        del done_narrow
     # Rows of out: lower over all j, upper over all j, then the same over i's class.
     rows = [0 if bound == "lower" else 1 for bound in bounds]
     results = []
