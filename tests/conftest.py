@@ -9,6 +9,13 @@ import pytest  # noqa: E402
 from helpers import CAMPAIGN_CONFIG, snapshot_lines_without_timing  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """The `slow` tests (real processes, real training) first, each group in its usual order:
+    on two xdist workers the short tests then fill in around them instead of one long test
+    running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def campaign_preset(tmp_path_factory):
     """CAMPAIGN_CONFIG as a preset file, for `ibtui run --preset FILE` processes."""

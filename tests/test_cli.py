@@ -54,6 +54,7 @@ def assert_one_clear_sentence(result, *words):
         assert word in text, text
 
 
+@pytest.mark.slow
 def test_run_writes_a_complete_run_directory(tmp_path):
     out = tmp_path / "r"
     result = run_cli("run", "--preset", "tanh", *TINY, "--out", str(out))

@@ -82,6 +82,7 @@ def resume_in_process(out):
     ],
     ids=["sigterm-first-snapshot", "sighup", "sigint", "sigterm-twice", "sigint-thrice"],
 )
+@pytest.mark.slow
 def test_a_stop_signal_saves_exits_128_plus_signum_and_resumes_exactly(tmp_path, preset, whole, capsys, signals, after, code):
     out = tmp_path / "run"
     proc = start_run(preset, out, "--quiet")
@@ -109,6 +110,7 @@ def test_a_stop_signal_saves_exits_128_plus_signum_and_resumes_exactly(tmp_path,
     assert summary(out)["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_a_stop_signal_after_the_last_snapshot_keeps_the_finished_run(tmp_path, preset, whole):
     """SIGTERM once every snapshot is logged (the final checkpoint, the figures or the exit): the
     run stays finished and whole, with no traceback; the figures may be skipped, never the run."""
@@ -123,6 +125,7 @@ def test_a_stop_signal_after_the_last_snapshot_keeps_the_finished_run(tmp_path, 
     assert snapshot_lines_without_timing(out / "snapshots.jsonl") == whole
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after", [1, 20])
 def test_sigkill_at_the_first_snapshots_and_later_resumes_exactly(tmp_path, preset, whole, after):
     out = tmp_path / "run"
@@ -168,6 +171,7 @@ def test_nohup_keeps_sighup_ignored():
 # -- two writers ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_writers_on_one_run(tmp_path, preset, whole, capsys):
     out = tmp_path / "run"
     proc = start_run(preset, out, "--quiet")
