@@ -151,6 +151,7 @@ def test_nohup_keeps_sighup_ignored():
     from ibtui.cli.train import StopOnSignals
     from ibtui.engine.control import RunControl
 
+    before = signal.getsignal(signal.SIGTERM)  # pytest's, or what an earlier test (Ray) left
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         control = RunControl()
@@ -163,7 +164,7 @@ def test_nohup_keeps_sighup_ignored():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)
             assert control.stop_requested
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is before  # put back as it was
     finally:
         signal.signal(signal.SIGHUP, previous)
 

@@ -30,12 +30,17 @@ def ray_instance():
     starts them at nice 15 by default, and two busy nice-0 processes on 2 cores then leave a
     point's task about 2 % of a core (the stop-and-resume test ran for over 9 minutes instead
     of 26 s under two `yes` burners)."""
+    import signal
+
     ray = pytest.importorskip("ray")
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              _system_config={"worker_niceness": 0},
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}})
     yield ray
     ray.shutdown()
+    for signum, handler in handlers.items():  # ray.init installs its own SIGTERM handler in this process
+        signal.signal(signum, handler)
 
 
 def _files(run_dir: Path) -> set[str]:
