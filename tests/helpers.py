@@ -31,6 +31,15 @@ def tiny_config(**overrides) -> RunConfig:
     return load_preset("tanh").with_overrides(base)
 
 
+# The fault campaign's run (tests/test_faults.py): binning only (the fastest estimator) and 300
+# epochs, long enough to be hit anywhere by a signal, a snapshot every 3 epochs (101 in all) and
+# a checkpoint every 4 snapshots. Its uninterrupted run is made once per session (conftest.py).
+CAMPAIGN_CONFIG = tiny_config(**{
+    "train.epochs": 300, "info.every": 3, "info.checkpoint_every": 4, "train.batch_size": 128,
+    "info.estimators": ("binning",),
+})
+
+
 def snapshot_lines_without_timing(path: Path) -> list[dict]:
     records = [json.loads(line) for line in path.read_text().splitlines()]
     for record in records:
@@ -39,7 +48,9 @@ def snapshot_lines_without_timing(path: Path) -> list[dict]:
     return records
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`ibtui ARGS` in a fresh interpreter. The timeout only guards against a hang: the first run
+    of a fresh checkout compiles the numba kernels (minutes on a loaded 2-core machine)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "ibtui.cli", *args],
@@ -65,12 +76,32 @@ def crashing_engine_child(config, run_dir, run_id, control, events, log) -> None
     runner.os._exit(3)
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _signal_dispositions() -> dict:
+    import signal
+
+    return {name: signal.getsignal(getattr(signal, name)) for name in STOP_SIGNALS if hasattr(signal, name)}
+
+
+def _restore_signal_dispositions(saved: dict) -> None:
+    """A command run in-process may leave stop signals ignored (`ibtui run` does so after its
+    figures, until its process exits): give pytest its own handlers back."""
+    import signal
+
+    for name, handler in saved.items():
+        if handler is not None:
+            signal.signal(getattr(signal, name), handler)
+
+
 def call_main(*args: str, capsys=None) -> tuple[int, str]:
     """`ibtui ARGS` in this process (no interpreter start-up): (exit code, stderr and stdout
-    joined into one line of text; empty without capsys)."""
+    joined into one line of text; empty without capsys). The signal handlers are restored after."""
     from ibtui.cli import main
 
     saved = sys.argv
+    handlers = _signal_dispositions()
     sys.argv = ["ibtui", *args]
     try:
         main()
@@ -79,6 +110,7 @@ def call_main(*args: str, capsys=None) -> tuple[int, str]:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = saved
+        _restore_signal_dispositions(handlers)
     if capsys is None:
         return code, ""
     captured = capsys.readouterr()

@@ -20,12 +20,17 @@ def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run ibtui.cli.main in-process: (exit code, stdout, stderr)."""
     from ibtui import cli as cli_module
 
+    from helpers import _restore_signal_dispositions, _signal_dispositions
+
     monkeypatch.setattr(sys, "argv", ["ibtui", *args])
+    handlers = _signal_dispositions()
     code = 0
     try:
         cli_module.main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        _restore_signal_dispositions(handlers)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

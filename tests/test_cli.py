@@ -1,12 +1,49 @@
-"""The command line as a user meets it: real subprocesses, exit codes, one-sentence errors."""
+"""The command line as a user meets it: exit codes, one-sentence errors, what is written.
+
+One run goes through a real `ibtui` process (the entry point, the progress display on a real
+stderr); the rest call the same `main()` in this process, which proves the same exit codes and
+messages without paying an interpreter and torch start-up each (tests/test_limits.py and
+test_own_model.py refuse bad input in real processes too).
+"""
 
 import json
+import sys
+from dataclasses import dataclass
 
 import pytest
 
-from helpers import call_main, run_cli, tiny_config
+from helpers import _restore_signal_dispositions, _signal_dispositions, call_main, run_cli, tiny_config
 
 TINY = ["--epochs", "4", "--hidden", "4,3", "--estimator", "binning", "--device", "cpu"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def ibtui(capsys):
+    """`ibtui ARGS` in this process, as a CompletedProcess-like (returncode, stdout, stderr)."""
+    from ibtui.cli import main
+
+    def call(*args: str) -> Result:
+        saved, handlers = sys.argv, _signal_dispositions()
+        sys.argv = ["ibtui", *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = saved
+            _restore_signal_dispositions(handlers)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return call
 
 
 def assert_one_clear_sentence(result, *words):
@@ -17,6 +54,7 @@ def assert_one_clear_sentence(result, *words):
         assert word in text, text
 
 
+@pytest.mark.slow
 def test_run_writes_a_complete_run_directory(tmp_path):
     out = tmp_path / "r"
     result = run_cli("run", "--preset", "tanh", *TINY, "--out", str(out))
@@ -28,8 +66,8 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert "epoch" in result.stderr and "I(X;T)" in result.stderr  # the progress display
 
 
-def test_presets_table_lists_every_preset():
-    result = run_cli("presets")
+def test_presets_table_lists_every_preset(ibtui):
+    result = ibtui("presets")
     assert result.returncode == 0
     for name in ("tanh", "relu", "tishby", "pokemon-relu-l2", "pokemon-tanh"):
         assert name in result.stdout
@@ -53,51 +91,51 @@ def test_presets_table_lists_every_preset():
         (["export", "/nonexistent/run"], ["not a run directory"]),
     ],
 )
-def test_bad_input_is_one_sentence_and_exit_2(args, words, tmp_path):
+def test_bad_input_is_one_sentence_and_exit_2(args, words, tmp_path, ibtui):
     if args[:2] == ["run", "--device"]:
         import torch
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
-    result = run_cli(*args, "--out", str(tmp_path / "never")) if args[0] == "run" else run_cli(*args)
+    result = ibtui(*args, "--out", str(tmp_path / "never")) if args[0] == "run" else ibtui(*args)
     assert_one_clear_sentence(result, *words)
     assert not (tmp_path / "never").exists()  # nothing written for bad input
 
 
-def test_malformed_preset_file_names_file_and_line(tmp_path):
+def test_malformed_preset_file_names_file_and_line(tmp_path, ibtui):
     bad = tmp_path / "mine.toml"
     bad.write_text("[train]\nepochs = 10\nlr = \n")
-    result = run_cli("run", "--preset", str(bad))
+    result = ibtui("run", "--preset", str(bad))
     assert_one_clear_sentence(result, "mine.toml", "line 3")
 
 
-def test_csv_missing_a_column(tmp_path):
+def test_csv_missing_a_column(tmp_path, ibtui):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40)))
-    result = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,c", "--label", "label", *TINY, "--out", str(tmp_path / "r"))
+    result = ibtui("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,c", "--label", "label", *TINY, "--out", str(tmp_path / "r"))
     assert_one_clear_sentence(result, "d.csv", "'c'")
-    ok = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,b", "--label", "label", *TINY, "--out", str(tmp_path / "ok"))
+    ok = ibtui("run", "--dataset", "csv", "--data-csv", str(csv), "--features", "a,b", "--label", "label", *TINY, "--out", str(tmp_path / "ok"))
     assert ok.returncode == 0, ok.stderr
 
 
-def test_out_directory_with_another_run_is_refused_and_untouched(tmp_path):
+def test_out_directory_with_another_run_is_refused_and_untouched(tmp_path, ibtui):
     out = tmp_path / "r"
-    assert run_cli("run", *TINY, "--out", str(out)).returncode == 0
+    assert ibtui("run", *TINY, "--out", str(out)).returncode == 0
     before = (out / "snapshots.jsonl").read_bytes()
-    result = run_cli("run", *TINY, "--seed", "5", "--out", str(out))
+    result = ibtui("run", *TINY, "--seed", "5", "--out", str(out))
     assert_one_clear_sentence(result, "already holds a run")
     assert (out / "snapshots.jsonl").read_bytes() == before
 
 
-def test_tui_without_a_terminal_points_to_run():
-    result = run_cli()
+def test_tui_without_a_terminal_points_to_run(ibtui):
+    result = ibtui()  # stdout is captured here, so not a terminal
     assert_one_clear_sentence(result, "ibtui run")
 
 
-def test_messages_print_user_text_literally(tmp_path):
+def test_messages_print_user_text_literally(tmp_path, ibtui):
     csv = tmp_path / "[odd].csv"
     csv.write_text("a:x:b,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
-    result = run_cli("run", "--dataset", "csv", "--data-csv", str(csv), "--label", "nope", "--out", str(tmp_path / "r"))
+    result = ibtui("run", "--dataset", "csv", "--data-csv", str(csv), "--label", "nope", "--out", str(tmp_path / "r"))
     assert_one_clear_sentence(result, "a:x:b", "[odd].csv")
 
 

@@ -53,13 +53,13 @@ def test_mnist_relu_preset_is_saxes_network():
     assert config.info.on == "test" and config.info.noise_variance == 0.1
 
 
-def test_digits_tanh_runs_end_to_end(tmp_path):
+def test_digits_tanh_runs_end_to_end(tmp_path, capsys):
     pytest.importorskip("sklearn")
-    from tests.helpers import run_cli
+    from helpers import call_main
 
-    result = run_cli("run", "--preset", "digits-tanh", "--epochs", "3", "--out", str(tmp_path / "r"), "--quiet",
-                     timeout=240)
-    assert result.returncode == 0, result.stderr
+    code, text = call_main("run", "--preset", "digits-tanh", "--epochs", "3", "--out", str(tmp_path / "r"), "--quiet",
+                           capsys=capsys)
+    assert code == 0, text
     import json
 
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())

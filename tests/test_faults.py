@@ -22,39 +22,32 @@ import pytest
 from ibtui.runs import store as store_module
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 
-from helpers import REPO, call_main, snapshot_lines_without_timing, tiny_config
+from helpers import CAMPAIGN_CONFIG as CONFIG, REPO, call_main, snapshot_lines_without_timing, tiny_config
 
-# Binning only (the fastest estimator) and 300 epochs: long enough to be hit anywhere by a signal,
-# short enough that the whole file stays within about a minute on 2 idle cores.
-CONFIG = tiny_config(**{
-    "train.epochs": 300, "info.every": 3, "info.checkpoint_every": 4, "train.batch_size": 128,
-    "info.estimators": ("binning",),
-})
+# The campaign's run (helpers.CAMPAIGN_CONFIG: binning only, 300 epochs, 101 snapshots) and its
+# uninterrupted reference come from conftest.py's session fixtures `campaign_preset` and `whole`.
 
 
-@pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    path = tmp_path_factory.mktemp("preset") / "campaign.toml"
-    path.write_text(CONFIG.to_toml())
-    return path
-
-
-@pytest.fixture(scope="module")
-def whole(tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole") / "run"
-    assert execute(*prepare_run(CONFIG, out)).status == "finished"
-    return snapshot_lines_without_timing(out / "snapshots.jsonl")
+@pytest.fixture
+def preset(campaign_preset):
+    return campaign_preset
 
 
 def start_run(preset, out, *extra):
+    """`ibtui run` in its own process with SIGHUP at its default, as in an SSH session: a signal
+    ignored by whoever started pytest (nohup) would otherwise stay ignored in the run."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", COLUMNS="200")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ibtui.cli", "run", "--preset", str(preset), "--out", str(out), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
-    )
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ibtui.cli", "run", "--preset", str(preset), "--out", str(out), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
-def wait_for_snapshots(out, count, proc, timeout=120):
+def wait_for_snapshots(out, count, proc, timeout=600):
     log = out / "snapshots.jsonl"
     deadline = time.monotonic() + timeout  # a guard against a hang, not an assertion on speed
     while time.monotonic() < deadline:
@@ -83,19 +76,21 @@ def resume_in_process(out):
     [
         ((signal.SIGTERM,), 1, 143),  # the first snapshot (epoch 0): a scheduler's stop
         ((signal.SIGHUP,), 4, 129),  # an SSH session closed
+        ((signal.SIGINT,), 9, 130),  # Ctrl-C mid-run, resumed with `ibtui resume`
         ((signal.SIGTERM, signal.SIGTERM), 12, 143),  # the second skips the pending estimates
         ((signal.SIGINT, signal.SIGINT, signal.SIGINT), 25, 130),  # the third aborts
     ],
-    ids=["sigterm-first-snapshot", "sighup", "sigterm-twice", "sigint-thrice"],
+    ids=["sigterm-first-snapshot", "sighup", "sigint", "sigterm-twice", "sigint-thrice"],
 )
-def test_a_stop_signal_saves_exits_128_plus_signum_and_resumes_exactly(tmp_path, preset, whole, signals, after, code):
+@pytest.mark.slow
+def test_a_stop_signal_saves_exits_128_plus_signum_and_resumes_exactly(tmp_path, preset, whole, capsys, signals, after, code):
     out = tmp_path / "run"
     proc = start_run(preset, out, "--quiet")
     wait_for_snapshots(out, after, proc)
     for signum in signals:
         proc.send_signal(signum)
         time.sleep(0.05)
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     assert f"ibtui resume {out}" in " ".join(stderr.split())
@@ -105,10 +100,32 @@ def test_a_stop_signal_saves_exits_128_plus_signum_and_resumes_exactly(tmp_path,
         records = snapshot_lines_without_timing(out / "snapshots.jsonl")
         assert summary(out)["checkpoint_epoch"] >= records[-1]["epoch"]
         assert summary(out)["checkpoint_epoch"] == summary(out)["epoch"]  # what resume continues from
-    resume_in_process(out)
+        assert (out / "checkpoint.pt").exists() and (out / "info_plane.png").exists()  # the partial figures
+    if signals == (signal.SIGINT,):  # the command a user types
+        resumed, text = call_main("resume", str(out), "--quiet", capsys=capsys)
+        assert resumed == 0, text
+    else:
+        resume_in_process(out)
+    assert snapshot_lines_without_timing(out / "snapshots.jsonl") == whole
+    assert summary(out)["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_stop_signal_after_the_last_snapshot_keeps_the_finished_run(tmp_path, preset, whole):
+    """SIGTERM once every snapshot is logged (the final checkpoint, the figures or the exit): the
+    run stays finished and whole, with no traceback; the figures may be skipped, never the run."""
+    out = tmp_path / "run"
+    proc = start_run(preset, out, "--quiet")
+    wait_for_snapshots(out, len(whole), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert summary(out)["status"] == "finished"
     assert snapshot_lines_without_timing(out / "snapshots.jsonl") == whole
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after", [1, 20])
 def test_sigkill_at_the_first_snapshots_and_later_resumes_exactly(tmp_path, preset, whole, after):
     out = tmp_path / "run"
@@ -122,11 +139,19 @@ def test_sigkill_at_the_first_snapshots_and_later_resumes_exactly(tmp_path, pres
     assert summary(out)["status"] == "finished"
 
 
+def test_resume_of_a_finished_run_is_refused_and_changes_nothing(campaign_run, capsys):
+    before = {p.name: p.read_bytes() for p in campaign_run.iterdir() if p.is_file()}
+    code, text = call_main("resume", str(campaign_run), capsys=capsys)
+    assert code == 2 and "nothing to resume" in text and "Traceback" not in text, text
+    assert {p.name: p.read_bytes() for p in campaign_run.iterdir() if p.is_file()} == before
+
+
 def test_nohup_keeps_sighup_ignored():
     """A run started under nohup (SIGHUP ignored) is not stopped by SIGHUP: the handler is not installed."""
     from ibtui.cli.train import StopOnSignals
     from ibtui.engine.control import RunControl
 
+    before = signal.getsignal(signal.SIGTERM)  # pytest's, or what an earlier test (Ray) left
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         control = RunControl()
@@ -139,7 +164,7 @@ def test_nohup_keeps_sighup_ignored():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)
             assert control.stop_requested
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is before  # put back as it was
     finally:
         signal.signal(signal.SIGHUP, previous)
 
@@ -147,6 +172,7 @@ def test_nohup_keeps_sighup_ignored():
 # -- two writers ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_writers_on_one_run(tmp_path, preset, whole, capsys):
     out = tmp_path / "run"
     proc = start_run(preset, out, "--quiet")
@@ -155,7 +181,7 @@ def test_two_writers_on_one_run(tmp_path, preset, whole, capsys):
     assert code == 2 and f"is being written by process {proc.pid}" in text, text
     code, text = call_main("run", "--preset", "tanh", "--out", str(out), capsys=capsys)
     assert code == 2 and "already holds a run" in text, text
-    _, stderr = proc.communicate(timeout=180)
+    _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert snapshot_lines_without_timing(out / "snapshots.jsonl") == whole  # nothing interleaved
 
@@ -231,7 +257,7 @@ def tiny_tmpfs(tmp_path):
 def test_a_real_full_disk_tmpfs(tiny_tmpfs, preset, whole):
     out = tiny_tmpfs / "run"
     proc = start_run(preset, out, "--quiet")
-    _, stderr = proc.communicate(timeout=180)
+    _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "No space left on device" in stderr
     assert not any(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.iterdir())

@@ -15,7 +15,7 @@ def test_the_movie_has_a_frame_per_snapshot_and_holds_the_last(tmp_path):
     from ibtui.export.movie import GIF_FILE, movie_animation, movie_frames, write_movie
     from ibtui.runs.record import load_run
 
-    run = fake_run(tmp_path / "run", epochs=40)
+    run = fake_run(tmp_path / "run", epochs=12)  # 13 snapshots, 13 frames
     record = load_run(run)
     _, animation, frames = movie_animation(record)
     animation._draw_was_started = True  # built to count its frames, never drawn: no "deleted without rendering" warning

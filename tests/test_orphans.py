@@ -13,6 +13,8 @@ import pytest
 
 from helpers import REPO
 
+pytestmark = pytest.mark.slow  # real processes started and killed
+
 PARENT = """
 import os, sys, time
 from ibtui.engine.workers import estimator_pool

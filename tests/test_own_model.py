@@ -274,14 +274,16 @@ def test_the_command_line_knobs_reach_the_config(model_file, monkeypatch, tmp_pa
 
 
 @pytest.mark.slow
-def test_the_digits_cnn_preset_runs_end_to_end(tmp_path):
+def test_the_digits_cnn_preset_runs_end_to_end(tmp_path, capsys):
     pytest.importorskip("sklearn")
+    from helpers import call_main
+
     preset = load_toml(REPO / "presets" / "digits-cnn.toml")
     assert preset.model.factory == f"{(REPO / 'presets' / 'models' / 'digits_cnn.py').resolve()}:make_model"
     out = tmp_path / "cnn"
-    result = run_cli("run", "--preset", "digits-cnn", "--epochs", "3", "--snapshots", "3", "--mi-samples", "300",
-                     "--device", "cpu", "--out", str(out), "--quiet", timeout=300)
-    assert result.returncode == 0, result.stderr
+    code, text = call_main("run", "--preset", "digits-cnn", "--epochs", "3", "--snapshots", "3", "--mi-samples", "300",
+                           "--device", "cpu", "--out", str(out), "--quiet", capsys=capsys)
+    assert code == 0, text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["n_mi_samples"] == 300
     assert summary["layers"] == ["0 Conv2d 512", "1 ReLU 512", "3 Conv2d 256", "4 ReLU 256", "7 Linear 32", "8 ReLU 32",
