@@ -87,8 +87,13 @@ def connect(address: str | None, cpus: int | None = None) -> bool:
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address and address != "local":
         kwargs["address"] = address
-    elif cpus:
-        kwargs["num_cpus"] = cpus
+    else:
+        # A local instance: its workers at nice 0, as the local backend's points. Ray starts them
+        # at nice 15, and on a shared machine any busy process then starves the sweep (two
+        # `yes` on 2 cores left a point about 3 % of a core, still importing torch minutes later).
+        kwargs["_system_config"] = {"worker_niceness": 0}
+        if cpus:
+            kwargs["num_cpus"] = cpus
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
