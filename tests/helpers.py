@@ -95,9 +95,9 @@ def _restore_signal_dispositions(saved: dict) -> None:
             signal.signal(getattr(signal, name), handler)
 
 
-def call_main(*args: str, capsys=None) -> tuple[int, str]:
-    """`ibtui ARGS` in this process (no interpreter start-up): (exit code, stderr and stdout
-    joined into one line of text; empty without capsys). The signal handlers are restored after."""
+def main_exit_code(*args: str) -> int:
+    """Run `ibtui ARGS` through cli.main in this process and return its exit code; sys.argv and
+    the signal handlers are put back as they were."""
     from ibtui.cli import main
 
     saved = sys.argv
@@ -105,12 +105,18 @@ def call_main(*args: str, capsys=None) -> tuple[int, str]:
     sys.argv = ["ibtui", *args]
     try:
         main()
-        code = 0
+        return 0
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = saved
         _restore_signal_dispositions(handlers)
+
+
+def call_main(*args: str, capsys=None) -> tuple[int, str]:
+    """`ibtui ARGS` in this process (no interpreter start-up): (exit code, stderr and stdout
+    joined into one line of text; empty without capsys). The signal handlers are restored after."""
+    code = main_exit_code(*args)
     if capsys is None:
         return code, ""
     captured = capsys.readouterr()

@@ -7,12 +7,11 @@ test_own_model.py refuse bad input in real processes too).
 """
 
 import json
-import sys
 from dataclasses import dataclass
 
 import pytest
 
-from helpers import _restore_signal_dispositions, _signal_dispositions, call_main, run_cli, tiny_config
+from helpers import call_main, main_exit_code, run_cli, tiny_config
 
 TINY = ["--epochs", "4", "--hidden", "4,3", "--estimator", "binning", "--device", "cpu"]
 
@@ -27,19 +26,8 @@ class Result:
 @pytest.fixture
 def ibtui(capsys):
     """`ibtui ARGS` in this process, as a CompletedProcess-like (returncode, stdout, stderr)."""
-    from ibtui.cli import main
-
     def call(*args: str) -> Result:
-        saved, handlers = sys.argv, _signal_dispositions()
-        sys.argv = ["ibtui", *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            sys.argv = saved
-            _restore_signal_dispositions(handlers)
+        code = main_exit_code(*args)
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

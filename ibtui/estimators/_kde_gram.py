@@ -109,6 +109,14 @@ def _basis(a: torch.Tensor, k: int) -> torch.Tensor:
 
 
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
+def _upper(e):
+    """The upper bound's term from the lower bound's: max(e, 2^-31.5)^4 (as the difference kernel)."""
+    u = max(e, _UPPER_FLOOR)
+    u = u * u
+    return u * u
+
+
+@njit(inline="always", fastmath=_FAST, boundscheck=False)
 def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, col_e, col_u, lo, hi):
     """Terms of columns [lo, hi) from L~: added to the columns' sums (float32) and returned as
     the row's (sum e, sum u) in float64; each term and its slack L~ - m are kept for the refine."""
@@ -125,9 +133,7 @@ def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, col_e, co
             dist = (psq_i + pv[j]) - np.float32(2.0) * gv[j] + dr * dr
             lv[j] = dist - kap * (sq_i + sv[j])
             e = _exp2(max(min(-dist, np.float32(0.0)), _LOWEST))
-            u = max(e, _UPPER_FLOOR)
-            u = u * u
-            u = u * u
+            u = _upper(e)
             ev[j] = e
             ce[j] += e
             cu[j] += u
@@ -136,6 +142,8 @@ def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, col_e, co
         sum_e += run_e
         sum_u += run_u
     return sum_e, sum_u
+
+
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
 def _add_class(ebuf, col_ce, col_cu, lo, hi):
     """The class columns [lo, hi): their terms (already in ebuf) added to their class sums;
@@ -149,9 +157,7 @@ def _add_class(ebuf, col_ce, col_cu, lo, hi):
         run_u = np.float32(0.0)
         for j in range(ev.shape[0]):
             e = ev[j]
-            u = max(e, _UPPER_FLOOR)
-            u = u * u
-            u = u * u
+            u = _upper(e)
             ce[j] += e
             cu[j] += u
             run_e += e
@@ -192,13 +198,9 @@ def block_sums(gram, full, psq, res, sq, kap, r0, block_start, block_end, rows_o
         for j in range(i):
             if slack[j] < REFINE:
                 e = _exact_term(point, full[j])
-                u = max(e, _UPPER_FLOOR)
-                u = u * u
-                u = u * u
+                u = _upper(e)
                 old_e = ebuf[j]
-                old_u = max(old_e, _UPPER_FLOOR)
-                old_u = old_u * old_u
-                old_u = old_u * old_u
+                old_u = _upper(old_e)
                 de = np.float64(e) - np.float64(old_e)
                 du = np.float64(u) - np.float64(old_u)
                 row_e += de
