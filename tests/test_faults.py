@@ -33,18 +33,23 @@ def preset(campaign_preset):
     return campaign_preset
 
 
+def _default_stop_signals() -> None:
+    """In the child before exec: SIGINT and SIGHUP at their defaults. A shell's background job
+    (`cmd &`) starts with SIGINT ignored and nohup with SIGHUP ignored; a run inherits both, and
+    rightly keeps an ignored signal ignored, which is not what these tests send it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_run(preset, out, *extra):
-    """`ibtui run` in its own process with SIGHUP at its default, as in an SSH session: a signal
-    ignored by whoever started pytest (nohup) would otherwise stay ignored in the run."""
+    """`ibtui run` in its own process with SIGINT and SIGHUP at their defaults, as in a terminal
+    or an SSH session, however pytest itself was started."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", COLUMNS="200")
-    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ibtui.cli", "run", "--preset", str(preset), "--out", str(out), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
-        )
-    finally:
-        signal.signal(signal.SIGHUP, previous)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ibtui.cli", "run", "--preset", str(preset), "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+        preexec_fn=_default_stop_signals,
+    )
 
 
 def wait_for_snapshots(out, count, proc, timeout=600):
