@@ -117,15 +117,17 @@ def _upper(e):
 
 
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
-def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, col_e, col_u, lo, hi):
-    """Terms of columns [lo, hi) from L~: added to the columns' sums (float32) and returned as
-    the row's (sum e, sum u) in float64; each term and its slack L~ - m are kept for the refine."""
+def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, cols, in_class, lo, hi):
+    """Terms of columns [lo, hi) from L~: added to the columns' sums in cols (float32; and to
+    their class sums when `in_class`, the columns being of row i's class) and returned as the
+    row's (sum e, sum u) in float64; each term and its slack L~ - m are kept for the refine."""
     sum_e = 0.0
     sum_u = 0.0
     for start in range(lo, hi, _CHUNK):
         stop = min(start + _CHUNK, hi)
         gv, pv, rv, sv = g[start:stop], psq[start:stop], res[start:stop], sq[start:stop]
-        ev, lv, ce, cu = ebuf[start:stop], slack[start:stop], col_e[start:stop], col_u[start:stop]
+        ev, lv = ebuf[start:stop], slack[start:stop]
+        ce, cu, cce, ccu = cols[0, start:stop], cols[1, start:stop], cols[2, start:stop], cols[3, start:stop]
         run_e = np.float32(0.0)
         run_u = np.float32(0.0)
         for j in range(gv.shape[0]):
@@ -137,29 +139,9 @@ def _first_pass(g, psq, res, sq, psq_i, res_i, sq_i, kap, ebuf, slack, col_e, co
             ev[j] = e
             ce[j] += e
             cu[j] += u
-            run_e += e
-            run_u += u
-        sum_e += run_e
-        sum_u += run_u
-    return sum_e, sum_u
-
-
-@njit(inline="always", fastmath=_FAST, boundscheck=False)
-def _add_class(ebuf, col_ce, col_cu, lo, hi):
-    """The class columns [lo, hi): their terms (already in ebuf) added to their class sums;
-    returns the row's class (sum e, sum u) in float64."""
-    sum_e = 0.0
-    sum_u = 0.0
-    for start in range(lo, hi, _CHUNK):
-        stop = min(start + _CHUNK, hi)
-        ev, ce, cu = ebuf[start:stop], col_ce[start:stop], col_cu[start:stop]
-        run_e = np.float32(0.0)
-        run_u = np.float32(0.0)
-        for j in range(ev.shape[0]):
-            e = ev[j]
-            u = _upper(e)
-            ce[j] += e
-            cu[j] += u
+            if in_class:
+                cce[j] += e
+                ccu[j] += u
             run_e += e
             run_u += u
         sum_e += run_e
@@ -193,8 +175,10 @@ def block_sums(gram, full, psq, res, sq, kap, r0, block_start, block_end, rows_o
         point = full[i]
         a = block_start[i]
         b = min(block_end[i], i)
-        row_e, row_u = _first_pass(g, psq, res, sq, psq[i], res[i], sq[i], kap, ebuf, slack, cols_out[0], cols_out[1], 0, i)
-        class_e, class_u = _add_class(ebuf, cols_out[2], cols_out[3], a, b)
+        other_e, other_u = _first_pass(g, psq, res, sq, psq[i], res[i], sq[i], kap, ebuf, slack, cols_out, False, 0, a)
+        class_e, class_u = _first_pass(g, psq, res, sq, psq[i], res[i], sq[i], kap, ebuf, slack, cols_out, True, a, b)
+        row_e = other_e + class_e
+        row_u = other_u + class_u
         for j in range(i):
             if slack[j] < REFINE:
                 e = _exact_term(point, full[j])
