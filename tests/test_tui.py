@@ -17,7 +17,7 @@ pytest.importorskip("textual")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from textual.widgets import Button, Input, Select  # noqa: E402
-from tui_fakes import FakeEngine, FakeExporter, FrozenClock  # noqa: E402
+from tui_fakes import FakeEngine, FakeExporter, FrozenClock, rendered  # noqa: E402
 
 from ibtui.runs.presets import load_preset  # noqa: E402
 from ibtui.tui.app import IbtuiApp  # noqa: E402
@@ -643,14 +643,6 @@ async def test_curves_show_train_and_test_with_round_ticks(tmp_path):
             assert "train" in plot.border_subtitle and "test" in plot.border_subtitle
             labels = {line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line}
             assert labels == {"0.0", "0.5", "1.0"}, labels  # round ticks (the loss peaks at 0.85 here)
-
-
-def rendered(renderable, width: int = 100) -> str:
-    from rich.console import Console
-
-    console = Console(width=width, record=True, color_system=None)
-    console.print(renderable)
-    return console.export_text()
 
 
 @async_test

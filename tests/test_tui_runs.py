@@ -21,7 +21,7 @@ pytest.importorskip("textual")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from test_png import _fake_snapshot, fake_run  # noqa: E402
-from tui_fakes import FakeEngine, FakeExporter, FrozenClock  # noqa: E402
+from tui_fakes import FakeEngine, FakeExporter, FrozenClock, rendered  # noqa: E402
 
 from ibtui.engine.events import RunFinished, RunStarted  # noqa: E402
 from ibtui.engine.schedule import saxe_epochs  # noqa: E402
@@ -325,14 +325,6 @@ def sensitivity_doc(run_dir: Path) -> dict:
     return doc
 
 
-def rendered(renderable, width: int = 118) -> str:
-    from rich.console import Console
-
-    console = Console(width=width, record=True, color_system=None)
-    console.print(renderable)
-    return console.export_text()
-
-
 @async_test
 async def test_the_sensitivity_table_of_a_run_that_has_one(tmp_path):
     from rich import box
@@ -359,8 +351,8 @@ async def test_the_sensitivity_table_of_a_run_that_has_one(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, SensitivityScreen))
         shown = app.screen.query_one("#sensitivity-table", Static).content
         same = sensitivity_table(doc, box=box.SIMPLE_HEAD, title_justify="left")
-        assert rendered(shown) == rendered(same)
-        text = rendered(shown)
+        assert rendered(shown, 118) == rendered(same, 118)
+        text = rendered(shown, 118)
         assert "none 0%" in text and "compression 31%" in text and "noise_variance 0.1" in text
         sentences = str(app.screen.query_one("#sensitivity-sentences", Static).render())
         assert "L5 tanh 3 compresses under kde_upper at every sigma^2." in sentences

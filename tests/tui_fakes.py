@@ -147,3 +147,12 @@ class FrozenClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def rendered(renderable, width: int = 100) -> str:
+    """A rich renderable as plain text at `width` columns."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
