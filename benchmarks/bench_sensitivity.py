@@ -5,7 +5,7 @@ a run trained with --save-activations (default: synthetic tanh-preset snapshots,
 widths 10, 7, 5, 4, 3, 2 on N = 4096 samples, 2 classes). K of its snapshot files (spread over
 the run) are estimated in this process, one torch thread, exactly as an estimator process does
 (runs.sensitivity.file_estimates: 4 KDE noise variances and 4 binning bin sizes per file); the
-compiled KDE kernel's own time (kernel_row_sums) is summed beside the total. Both are scaled to
+compiled KDE kernel's own time (triangle_sums) is summed beside the total. Both are scaled to
 the full tanh preset's 212 snapshots over 2 estimator processes: the kernel's share is the lower
 bound that only a faster kernel can lower. Target (issue 15): the whole command under 2 minutes
 on 2 cores.
@@ -68,21 +68,21 @@ def main() -> None:
         infos += [replace(info, estimators=("binning",), n_bins=None, bin_size=v) for v in sens.BIN_SIZES]
         sens.file_estimates(paths[0], labels, infos)  # numba's cache loaded, as in a warm process
         kernel = [0.0]
-        real = _kde_cpu.kernel_row_sums
+        real = _kde_cpu.triangle_sums
 
         def timed(*a):
             started = time.thread_time()
             real(*a)
             kernel[0] += time.thread_time() - started
 
-        _kde_cpu.kernel_row_sums = timed
+        _kde_cpu.triangle_sums = timed
         try:
             started, wall = time.process_time(), time.perf_counter()
             for path in paths:
                 sens.file_estimates(path, labels, infos)
             cpu, wall = time.process_time() - started, time.perf_counter() - wall
         finally:
-            _kde_cpu.kernel_row_sums = real
+            _kde_cpu.triangle_sums = real
     per_file, kernel_per_file = cpu / len(paths), kernel[0] / len(paths)
     scale = SNAPSHOTS / PROCESSES
     print(f"{len(paths)} files x {len(infos)} settings, one thread: {cpu:.2f} s CPU ({wall:.2f} s wall), "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The kernels every CPU run needs: the training step and the KDE.
-_KERNELS = (("engine", "step_cpu.train_steps"), ("estimators", "_kde_cpu.kernel_row_sums"))
+_KERNELS = (("engine", "step_cpu.train_steps"), ("estimators", "_kde_cpu.triangle_sums"))
 
 
 def kernels_cached() -> bool:

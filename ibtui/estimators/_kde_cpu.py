@@ -1,36 +1,45 @@
 """The KDE's kernel sums on the CPU, as one fused loop compiled by numba.
 
-For the rows i of one layer, with a_i = t_i * sqrt(c) and c = log2(e) / (8 s2), this computes
+For one layer, with a_i = t_i * sqrt(c) and c = log2(e) / (8 s2), this computes
 
     e_ij = 2^max(-|a_i - a_j|^2, -126)      (the lower bound's kernel, exp(-D_ij / (8 s2)))
     u_ij = max(e_ij, 2^-31.5)^4              (the upper bound's, exp(-D_ij / (2 s2)))
 
-and sums both over all j and over j in i's class (samples sorted by label, so a class is one
-contiguous block of columns). Why a compiled loop rather than torch operations: torch makes about
-nine passes over every stripe of the N x N matrix (product, clamp, exp2, squarings, sums), each
-a separate call that writes memory and, in Python threads, takes the GIL. The fused loop reads
-only the points' coordinates and keeps every intermediate in registers, and threads scale fully
-because it holds no GIL (figures in docs/performance.md, measured by benchmarks/bench_mi.py).
+and every row's sums of both over all j and over j in i's class (samples sorted by label, so a
+class is one contiguous block of columns). Why a compiled loop rather than torch operations:
+torch makes about nine passes over every stripe of the N x N matrix (product, clamp, exp2,
+squarings, sums), each a separate call that writes memory and, in Python threads, takes the GIL.
+The fused loop reads only the points' coordinates and keeps the intermediates in registers or
+in a chunk-sized scratch buffer, and threads scale because it holds no GIL (figures in
+docs/performance.md, measured by benchmarks/bench_mi.py).
+
+Symmetry: the kernel is symmetric, so only the pairs j < i are computed. Each term is added to
+row i's sums (in registers) and to column j's (float32 accumulators, moved into float64 every
+_FLUSH rows); a row's total is its row part + its column part + 1 for j = i (D_ii = 0 exactly
+and exp2(0) = 1 exactly). The rows are cut into `tasks(n)` ranges of equal pair counts, fixed
+by N alone; each task returns its own row and column sums and the column sums are added in task
+order, so any number of threads gives bitwise the same result. Pair (i, j < i) is in i's class
+exactly when j >= class start of i, so the other-class and same-class parts of a row are two
+column ranges, and the column sums keep the two parts apart the same way.
 
 Numerics, which the tests hold against float64 formulas:
 
 * D_ij is summed from coordinate differences, not from |t_i|^2 + |t_j|^2 - 2 t_i.t_j, so there is
   no cancellation: identical points give exactly D = 0 and a term of exactly 1, and the results
-  are 100-1000x closer to float64 than the torch path's (1e-8 bits against 1e-6 to 2e-5).
+  are 100-1000x closer to float64 than a float32 product would be.
 * 2^x is evaluated as 2^n (built from the exponent bits), n = round(x), times a degree-6
   polynomial for 2^f on [-1/2, 1/2] that is exactly 1 at f = 0 (relative error 8e-8 as evaluated
   in float32), so LLVM vectorises the whole loop. Clamping x at -126 keeps every term a normal
   float32.
-* Terms are added in float32 over runs of at most _CHUNK columns (vectorised, so each lane adds a
-  few hundred terms) and the runs in float64, so the error does not grow with N.
+* A row's terms are added in float32 over runs of at most _CHUNK columns (vectorised, so each
+  lane adds a few hundred terms), a column's over at most _FLUSH rows, then in float64, so the
+  error does not grow with N.
 
-Every row's sums are computed over the full row (not the lower triangle and its mirror), which
-costs twice the pairs but writes no column sums, so rows are independent: any split of the rows
-over threads gives bitwise the same result.
-
-The loops index 1-D views from zero: with numba 0.68, `for j in range(lo, hi)` was left
-unvectorised (10x slower, measured), while `view = row[lo:hi]; for j in range(view.shape[0])`
-vectorises.
+Loop shapes (numba 0.68, AVX2): loops index 1-D views from zero, since `for j in range(lo, hi)`
+was left unvectorised (10x slower); and the terms are first written to a scratch buffer, then
+added to the two column accumulators in a second loop, because one loop that reads five arrays
+and updates two more needs more run-time alias checks than LLVM's vectoriser allows, and ran
+scalar (2x slower).
 """
 
 from __future__ import annotations
@@ -46,12 +55,17 @@ from ibtui._fastmath import FAST as _FAST, MIN_EXPONENT as _LOWEST, exp2 as _exp
 # Measured on the 6-layer benchmark (widths 10 to 2): 4 is 10-15 % faster than 8, whose zero
 # padding of the narrow layers costs more than the buffer passes of the wide ones.
 GROUP = 4
-_CHUNK = 2048  # columns added in float32 before the float64 accumulation
+_CHUNK = 2048  # a row's columns added in float32 before the float64 accumulation
+_FLUSH = 256  # rows whose terms a column adds in float32 before the float64 accumulation
+_TASKS = 16  # row ranges per layer (fixed, so the sums do not depend on the thread count)
 _UPPER_FLOOR = np.float32(2.0**-31.5)  # (2^-31.5)^4 = 2^-126
+
+
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
-def _range_sums(cols, base, point, partial, lo, hi):
-    """(sum of e_ij, sum of u_ij) over columns j in [lo, hi), in float64; `partial` holds the
-    squared distances over the coordinates before `base`, `point` is row i's coordinates."""
+def _range_sums(cols, base, point, partial, lo, hi, col_e, col_u, scratch):
+    """(sum of e_ij, sum of u_ij) over columns j in [lo, hi), in float64, each term also added to
+    col_e[j] and col_u[j]; `partial` holds the squared distances over the coordinates before
+    `base`, `point` is row i's coordinates."""
     t0, t1, t2, t3 = point[base], point[base + 1], point[base + 2], point[base + 3]
     sum_e = 0.0
     sum_u = 0.0
@@ -59,48 +73,96 @@ def _range_sums(cols, base, point, partial, lo, hi):
         stop = min(start + _CHUNK, hi)
         c0, c1, c2, c3 = cols[base][start:stop], cols[base + 1][start:stop], cols[base + 2][start:stop], cols[base + 3][start:stop]
         before = partial[start:stop]
+        terms = scratch[: stop - start]
         run_e = np.float32(0.0)
-        run_u = np.float32(0.0)
         for j in range(c0.shape[0]):
             d0, d1, d2, d3 = t0 - c0[j], t1 - c1[j], t2 - c2[j], t3 - c3[j]
             squared = before[j] + (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
             e = _exp2(max(-squared, _LOWEST))
+            terms[j] = e
+            run_e += e
+        into_e, into_u = col_e[start:stop], col_u[start:stop]
+        run_u = np.float32(0.0)
+        for j in range(terms.shape[0]):
+            e = terms[j]
             u = max(e, _UPPER_FLOOR)
             u = u * u
-            run_e += e
-            run_u += u * u
+            u = u * u
+            run_u += u
+            into_e[j] += e
+            into_u[j] += u
         sum_e += run_e
         sum_u += run_u
     return sum_e, sum_u
 
 
 @njit(nogil=True, fastmath=_FAST, boundscheck=False, cache=True)
-def kernel_row_sums(cols, block_start, block_end, row_lo, row_hi, out):
-    """For rows i in [row_lo, row_hi): out[:, i] = (sum_j e_ij, sum_j u_ij, the same two over j in
-    [block_start[i], block_end[i])). cols is (GROUP * g, N) float32, already scaled by sqrt(c)."""
-    width, n = cols.shape
+def triangle_sums(cols, block_start, row_lo, row_hi, rows_out, cols_out):
+    """The pairs (i, j) with row_lo <= i < row_hi and j < i. rows_out (4, row_hi - row_lo) gets
+    row i's (sum e, sum u) over j outside i's class, then over j in it; cols_out (4, row_hi),
+    zeros on entry, gets column j's sums in the same order (over the task's rows i > j). cols is
+    (GROUP * g, N) float32 from scaled_columns; block_start[i] is the first column of i's class."""
+    width = cols.shape[0]
     last = width - GROUP
-    partial = np.zeros(n, np.float32)
+    partial = np.zeros(max(row_hi, 1), np.float32)
+    acc = np.zeros((4, max(row_hi, 1)), np.float32)
+    scratch = np.empty(_CHUNK, np.float32)
+    pending = 0
     for i in range(row_lo, row_hi):
         point = cols[:, i].copy()
         if last > 0:
             # Coordinates beyond the last GROUP: their squared distances, summed in one buffer.
-            for j in range(n):
-                partial[j] = np.float32(0.0)
+            ahead = partial[:i]
+            for j in range(i):
+                ahead[j] = np.float32(0.0)
             for k in range(last):
-                row = cols[k]
+                row = cols[k][:i]
                 tk = point[k]
-                for j in range(n):
+                for j in range(row.shape[0]):
                     diff = tk - row[j]
-                    partial[j] += diff * diff
-        a, b = block_start[i], block_end[i]
-        before_e, before_u = _range_sums(cols, last, point, partial, 0, a)
-        class_e, class_u = _range_sums(cols, last, point, partial, a, b)
-        after_e, after_u = _range_sums(cols, last, point, partial, b, n)
-        out[0, i] = before_e + class_e + after_e
-        out[1, i] = before_u + class_u + after_u
-        out[2, i] = class_e
-        out[3, i] = class_u
+                    ahead[j] += diff * diff
+        a = block_start[i]
+        other_e, other_u = _range_sums(cols, last, point, partial, 0, a, acc[0], acc[1], scratch)
+        same_e, same_u = _range_sums(cols, last, point, partial, a, i, acc[2], acc[3], scratch)
+        r = i - row_lo
+        rows_out[0, r] = other_e
+        rows_out[1, r] = other_u
+        rows_out[2, r] = same_e
+        rows_out[3, r] = same_u
+        pending += 1
+        if pending == _FLUSH or i == row_hi - 1:
+            for q in range(4):
+                source, target = acc[q][:i], cols_out[q][:i]
+                for j in range(source.shape[0]):
+                    target[j] += source[j]
+                    source[j] = np.float32(0.0)
+            pending = 0
+
+
+def tasks(n: int) -> list[tuple[int, int]]:
+    """Row ranges [lo, hi) of about equal pair counts (i pairs in row i): hi = N sqrt(k / K).
+    Fixed by N alone, so that the column sums are added in the same order for any thread count."""
+    edges = sorted({round(n * math.sqrt(k / _TASKS)) for k in range(_TASKS + 1)})
+    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if lo < hi]
+
+
+def task_sums(cols: np.ndarray, block_start: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """One task's (rows_out, cols_out) from triangle_sums."""
+    rows_out = np.empty((4, hi - lo))
+    cols_out = np.zeros((4, hi))
+    triangle_sums(cols, block_start, lo, hi, rows_out, cols_out)
+    return rows_out, cols_out
+
+
+def row_sums(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """(4, N) float64: every row's (sum e, sum u over all j; the same over i's class), from the
+    task_sums of tasks(n) in task order."""
+    rows = np.concatenate([r for r, _ in parts], axis=1)
+    for _, columns in parts:
+        rows[:, : columns.shape[1]] += columns
+    other_e, other_u, same_e, same_u = rows
+    class_e, class_u = same_e + 1.0, same_u + 1.0  # + the diagonal term, exactly 1
+    return np.stack([other_e + class_e, other_u + class_u, class_e, class_u])
 
 
 def scaled_columns(t: np.ndarray, noise_variance: float) -> np.ndarray:

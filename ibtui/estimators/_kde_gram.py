@@ -214,7 +214,7 @@ def candidate_fraction(points: Points, sample_rows: int = 64) -> float:
 
 
 def layer_sums(points: Points, block_start: np.ndarray, block_end: np.ndarray, run_blocks) -> np.ndarray:
-    """(4, N) float64 row sums of one layer (as _kde_cpu.kernel_row_sums' out). `run_blocks` maps
+    """(4, N) float64 row sums of one layer (as _kde_cpu.row_sums). `run_blocks` maps
     a function over the list of row blocks and yields the results in order (a thread pool's map,
     or plain map); each call runs one BLAS product with the calling thread's torch threads."""
     n = points.full.shape[0]

@@ -266,13 +266,13 @@ def _compiled_kernel():
 
 
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
-    """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over full rows of the kernel
-    matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS product with
-    exact refinement of the near pairs (_uses_gram decides).
+    """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over the lower triangle of
+    the kernel matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS
+    product with exact refinement of the near pairs (_uses_gram decides).
 
-    The difference kernel computes every row on its own, so its rows are split evenly over
-    `workers` threads (the loop releases the GIL); the product path's row blocks are added in a
-    fixed order. Either way the result is bitwise the same for any number of threads."""
+    Both cut a layer into row ranges fixed by N, run them on `workers` threads (the loops
+    release the GIL) and add their parts in a fixed order, so the result is bitwise the same for
+    any number of threads."""
     from ibtui.estimators import _kde_gram  # numba, like the kernel: only where it loaded
 
     n = grouping.n
@@ -281,20 +281,24 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
     block_end = np.repeat(np.asarray(grouping.bounds[1:], dtype=np.int64), counts)
     # float64 through torch: numpy has no bfloat16, and the kernels centre in float64 anyway.
     sorted64 = [t[grouping.order].to(torch.float64).numpy() for t in mats]
-    outs = [np.empty((4, n)) for _ in mats]
-    cuts = [w * n // workers for w in range(workers + 1)]
+    outs: list[np.ndarray | None] = [None] * len(mats)
 
     def difference_tasks(layers) -> list[tuple[int, int, int, np.ndarray]]:
-        """Each layer's rows split over the workers, for the difference kernel."""
+        """Each layer's fixed row ranges (_kde_cpu.tasks), the widest layers' first (they cost most)."""
         out = []
         for layer in layers:
             columns = kernel.scaled_columns(sorted64[layer], s2)
-            out += [(layer, cuts[w], cuts[w + 1], columns) for w in range(workers) if cuts[w] < cuts[w + 1]]
-        return out
+            out += [(layer, lo, hi, columns) for lo, hi in kernel.tasks(n)]
+        return sorted(out, key=lambda task: -task[3].shape[0])
 
-    def run(task: tuple[int, int, int, np.ndarray]) -> None:
-        layer, lo, hi, columns = task
-        kernel.kernel_row_sums(columns, block_start, block_end, lo, hi, outs[layer])
+    def run_difference(layers) -> None:
+        work = difference_tasks(layers)
+        parts = run_blocks(lambda task: kernel.task_sums(task[3], block_start, task[1], task[2]), work)
+        by_layer: dict[int, list] = {layer: [] for layer in layers}
+        for (layer, lo, _, _), part in sorted(zip(work, parts), key=lambda done: done[0][:2]):
+            by_layer[layer].append(part)
+        for layer, layer_parts in by_layer.items():
+            outs[layer] = kernel.row_sums(layer_parts, n)
 
     def prepared(layer: int):
         points = _kde_gram.prepare(sorted64[layer], s2)
@@ -307,7 +311,7 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
         # The wide layers are prepared (in the pool's one-thread threads, so the bits do not
         # depend on the thread count) while the narrow ones already run on the other threads.
         preparing = [pool.submit(prepared, layer) for layer in wide] if workers > 1 else None
-        done_narrow = list(run_blocks(run, difference_tasks(narrow)))
+        run_difference(narrow)
         ready = [f.result() for f in preparing] if preparing is not None else [prepared(layer) for layer in wide]
         rejected = []
         for layer, (points, fraction) in zip(wide, ready):
@@ -315,8 +319,7 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
                 outs[layer] = _kde_gram.layer_sums(points, block_start, block_end, run_blocks)
             else:
                 rejected.append(layer)
-        list(run_blocks(run, difference_tasks(rejected)))
-        del done_narrow
+        run_difference(rejected)
     # Rows of out: lower over all j, upper over all j, then the same over i's class.
     rows = [0 if bound == "lower" else 1 for bound in bounds]
     results = []
