@@ -50,8 +50,8 @@ _KDE_MAX_WORKERS = 8  # at most this many threads on CPU (torch.get_num_threads(
 _MIN_STRIPE_WIDTH = 32
 # Layers at least this wide may take the product path (_kde_gram), when _uses_gram says it costs
 # less. Relative costs per pair of the lower triangle, in units of one coordinate of the
-# difference kernel (which does full rows: 2 d units): the product path's first pass and its
-# share of the product, and one coordinate of the refine (fitted on layers 32 to 1,024 wide,
+# difference kernel (d units a pair): the product path's first pass and its share of the
+# product, and one coordinate of the refine (fitted on layers 32 to 1,024 wide,
 # docs/performance.md).
 _GRAM_MIN_WIDTH = 32
 _PRODUCT_COST = 82.0
@@ -61,7 +61,7 @@ _REFINE_COST = 1.84
 def _uses_gram(width: int, candidates: float) -> bool:
     """Whether the product path costs less than the difference kernel for a layer this wide with
     this fraction of its pairs refined."""
-    return _PRODUCT_COST + _REFINE_COST * candidates * width < 2.0 * width
+    return _PRODUCT_COST + _REFINE_COST * candidates * width < width
 
 
 class _Grouping:
