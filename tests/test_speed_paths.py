@@ -3,6 +3,7 @@ lent to the pipeline and kept for the figures, figures drawn in a pool exactly a
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 
@@ -136,3 +137,21 @@ def test_ibtui_run_prestarts_the_estimator_processes_only_for_a_run_that_will_us
     assert bool(calls) == expected
     if expected:
         assert calls[0][:2] == workers.pool_shape(2)
+
+
+def test_the_exit_skips_its_collections_but_runs_every_handler_and_flushes():
+    # gc.freeze registered once, as an atexit handler; handlers registered before and after it
+    # still run (the earlier one after it: it sees the objects frozen), stdout still flushed.
+    code = (
+        "import atexit, gc, sys\n"
+        "from ibtui.engine.processes import skip_exit_collection\n"
+        "atexit.register(lambda: print('before:', gc.get_freeze_count() > 0))\n"
+        "count = atexit._ncallbacks()\n"
+        "skip_exit_collection(); skip_exit_collection()\n"
+        "assert atexit._ncallbacks() == count + 1, atexit._ncallbacks()\n"
+        "atexit.register(lambda: print('after:', gc.get_freeze_count() > 0))\n"
+        "sys.stdout.write('unflushed ')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["unflushed", "after:", "False", "before:", "True"]
