@@ -73,6 +73,28 @@ def test_figures_drawn_in_a_pool_are_the_figures_drawn_here(tmp_path):
         assert a.read_bytes() == b.read_bytes()
 
 
+def test_figures_handed_to_a_pool_leave_matplotlib_out_of_this_process(tmp_path):
+    from ibtui.export.figures import FIGURE_FILES
+
+    assert tuple(FIGURES) == FIGURE_FILES
+    run = fake_run(tmp_path / "run", grad=True)
+    # `ibtui run` hands its figures to the estimator processes; its own process, which would
+    # import matplotlib while they draw, must not (a pool that only records the tasks here).
+    code = (
+        "import sys\n"
+        "from concurrent.futures import Future\n"
+        "from ibtui.export.figures import FIGURE_FILES, export_run\n"
+        "class Pool:\n"
+        "    def submit(self, fn, run_dir, name, formats):\n"
+        "        future = Future(); future.set_result([run_dir / name]); return future\n"
+        f"written = export_run({str(run)!r}, pool=Pool())\n"
+        "assert [p.name for p in written] == list(FIGURE_FILES), written\n"
+        "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_broken_pool_leaves_the_figures_to_this_process(tmp_path):
     class BrokenPool:
         def submit(self, *args, **kwargs):

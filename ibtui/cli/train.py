@@ -22,10 +22,11 @@ from ibtui.cli.common import (
 
 def _export(run_dir: Path) -> list[Path]:
     """The run's figures, drawn side by side in the estimator processes the run prestarted (idle
-    now), else here. The processes are ended afterwards, not asked to exit: a graceful exit
-    tears torch down in each and the interpreter's exit would wait for them."""
+    now), else here; with the processes, this one never imports matplotlib. The processes are
+    ended afterwards, not asked to exit: a graceful exit tears torch down in each and the
+    interpreter's exit would wait for them."""
     from ibtui.engine import workers
-    from ibtui.export.png import export_run
+    from ibtui.export.figures import export_run
 
     try:
         return export_run(run_dir, pool=workers.prestarted_pool())
