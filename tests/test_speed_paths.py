@@ -121,11 +121,11 @@ def test_figures_a_pool_finished_before_it_broke_are_not_drawn_again(tmp_path, m
 
     run = fake_run(tmp_path / "run", grad=True)
     here = []
-    real = png._export_figure
-    monkeypatch.setattr(png, "_export_figure", lambda record, name, formats: here.append(name) or real(record, name, formats))
+    real = png.write_figure
+    monkeypatch.setattr(png, "write_figure", lambda record, name, formats: here.append(name) or real(record, name, formats))
     written = export_run(run, pool=HalfPool())
     first, *rest = FIGURES
-    assert here == [first] + rest  # the pool's task ran _export_figure for the first one, once
+    assert here == [first] + rest  # the pool's task ran write_figure for the first one, once
     assert [p.name for p in written] == list(FIGURES)
 
 

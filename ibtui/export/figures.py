@@ -43,7 +43,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
         if name not in done:
             from ibtui.export import png
 
-            done[name] = png._export_figure(record, name, formats)
+            done[name] = png.write_figure(record, name, formats)
         written += done[name]
     return written
 
@@ -52,4 +52,4 @@ def export_figure(run_dir: str | Path, name: str, formats: tuple[str, ...] = ("p
     """Write one of the run's figures (by file name) in each of `formats`; the paths written."""
     from ibtui.export import png
 
-    return png._export_figure(load_run(run_dir), name, formats)
+    return png.write_figure(load_run(run_dir), name, formats)

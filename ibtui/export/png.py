@@ -61,7 +61,9 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return formats or ("png",)
 
 
-def _export_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list[Path]:
+def write_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list[Path]:
+    """Draw one of the run's FIGURES (by file name) and write it in each of `formats`; the paths
+    written (none for a figure the run has no data for). figures.export_run decides where."""
     figure = FIGURES[name](record)
     if figure is None:
         return []
