@@ -3,6 +3,7 @@ lent to the pipeline and kept for the figures, figures drawn in a pool exactly a
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 
@@ -72,6 +73,28 @@ def test_figures_drawn_in_a_pool_are_the_figures_drawn_here(tmp_path):
         assert a.read_bytes() == b.read_bytes()
 
 
+def test_figures_handed_to_a_pool_leave_matplotlib_out_of_this_process(tmp_path):
+    from ibtui.export.figures import FIGURE_FILES
+
+    assert tuple(FIGURES) == FIGURE_FILES
+    run = fake_run(tmp_path / "run", grad=True)
+    # `ibtui run` hands its figures to the estimator processes; its own process, which would
+    # import matplotlib while they draw, must not (a pool that only records the tasks here).
+    code = (
+        "import sys\n"
+        "from concurrent.futures import Future\n"
+        "from ibtui.export.figures import FIGURE_FILES, export_run\n"
+        "class Pool:\n"
+        "    def submit(self, fn, run_dir, name, formats):\n"
+        "        future = Future(); future.set_result([run_dir / name]); return future\n"
+        f"written = export_run({str(run)!r}, pool=Pool())\n"
+        "assert [p.name for p in written] == list(FIGURE_FILES), written\n"
+        "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_broken_pool_leaves_the_figures_to_this_process(tmp_path):
     class BrokenPool:
         def submit(self, *args, **kwargs):
@@ -98,11 +121,11 @@ def test_figures_a_pool_finished_before_it_broke_are_not_drawn_again(tmp_path, m
 
     run = fake_run(tmp_path / "run", grad=True)
     here = []
-    real = png._export_figure
-    monkeypatch.setattr(png, "_export_figure", lambda record, name, formats: here.append(name) or real(record, name, formats))
+    real = png.write_figure
+    monkeypatch.setattr(png, "write_figure", lambda record, name, formats: here.append(name) or real(record, name, formats))
     written = export_run(run, pool=HalfPool())
     first, *rest = FIGURES
-    assert here == [first] + rest  # the pool's task ran _export_figure for the first one, once
+    assert here == [first] + rest  # the pool's task ran write_figure for the first one, once
     assert [p.name for p in written] == list(FIGURES)
 
 
@@ -136,3 +159,21 @@ def test_ibtui_run_prestarts_the_estimator_processes_only_for_a_run_that_will_us
     assert bool(calls) == expected
     if expected:
         assert calls[0][:2] == workers.pool_shape(2)
+
+
+def test_the_exit_skips_its_collections_but_runs_every_handler_and_flushes():
+    # gc.freeze registered once, as an atexit handler; handlers registered before and after it
+    # still run (the earlier one after it: it sees the objects frozen), stdout still flushed.
+    code = (
+        "import atexit, gc, sys\n"
+        "from ibtui.engine.processes import skip_exit_collection\n"
+        "atexit.register(lambda: print('before:', gc.get_freeze_count() > 0))\n"
+        "count = atexit._ncallbacks()\n"
+        "skip_exit_collection(); skip_exit_collection()\n"
+        "assert atexit._ncallbacks() == count + 1, atexit._ncallbacks()\n"
+        "atexit.register(lambda: print('after:', gc.get_freeze_count() > 0))\n"
+        "sys.stdout.write('unflushed ')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["unflushed", "after:", "False", "before:", "True"]

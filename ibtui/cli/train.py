@@ -22,10 +22,11 @@ from ibtui.cli.common import (
 
 def _export(run_dir: Path) -> list[Path]:
     """The run's figures, drawn side by side in the estimator processes the run prestarted (idle
-    now), else here. The processes are ended afterwards, not asked to exit: a graceful exit
-    tears torch down in each and the interpreter's exit would wait for them."""
+    now), else here; with the processes, this one never imports matplotlib. The processes are
+    ended afterwards, not asked to exit: a graceful exit tears torch down in each and the
+    interpreter's exit would wait for them."""
     from ibtui.engine import workers
-    from ibtui.export.png import export_run
+    from ibtui.export.figures import export_run
 
     try:
         return export_run(run_dir, pool=workers.prestarted_pool())
@@ -269,7 +270,9 @@ def run(
 
         check_new_run_dir(out)  # a taken --out is refused before any process starts
     from ibtui.engine import workers
+    from ibtui.engine.processes import skip_exit_collection
 
+    skip_exit_collection()  # this process ends with the command
     _prestart_estimators(config)
     try:
         from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
@@ -307,7 +310,10 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Continue an interrupted run from its last checkpoint to its configured epoch count."""
+    from ibtui.engine.processes import skip_exit_collection
     from ibtui.runs.runner import prepare_resume
+
+    skip_exit_collection()  # this process ends with the command
 
     trainer, store = prepare_resume(run_dir)
     _run_headless(trainer, store, quiet)

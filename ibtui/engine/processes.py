@@ -1,5 +1,5 @@
 """The processes ibtui starts itself (estimator workers, the app's engine): how they wait on
-OpenMP, and that they die with their parent.
+OpenMP, that they die with their parent, and how ibtui's own process ends.
 
 OpenMP policy. libgomp reads OMP_WAIT_POLICY once, when torch loads it. Threads that spin while
 waiting make torch's and numba's parallel regions 10-100x slower whenever another busy process
@@ -14,12 +14,20 @@ nothing. die_with_parent, run first in the child: on Linux prctl(PR_SET_PDEATHSI
 kernel send a signal when the parent exits -- strictly, when the parent THREAD that started the
 child exits, so ibtui starts its children from the thread that owns them for their whole life --
 and everywhere a watchdog thread polls os.getppid(), which changes when the parent dies.
+
+Exit. An interpreter that imported torch, numba and matplotlib spends about a second of CPU
+after its last atexit handler, most of it in the garbage collections that finalize its modules,
+walking every object those imports made; memory the operating system takes back anyway.
+skip_exit_collection, where ibtui owns the process (its CLI commands), freezes the objects alive
+at that point (gc.freeze) so those collections pass them by.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -132,6 +140,24 @@ def _watch(parent_pid: int, on_orphan: Callable[[], None] | None, grace_s: float
         on_orphan()
         time.sleep(grace_s)
     os._exit(1)
+
+
+_exit_collection_skipped = False
+
+
+def skip_exit_collection() -> None:
+    """From now on, this process's exit leaves the objects alive at its end to the operating
+    system instead of collecting them (gc.freeze() as an atexit handler; idempotent).
+
+    Every atexit handler still runs (multiprocessing's joins the children and runs its
+    finalizers, whatever their order), and the interpreter still flushes stdout and stderr. What
+    the exit no longer does is run __del__ of objects in reference cycles that are alive at the
+    end, which Python does not promise anyway: a caller closes its files before it returns (the
+    run store does, and writes atomically). For processes ibtui owns, not for a library's host."""
+    global _exit_collection_skipped
+    if not _exit_collection_skipped:
+        atexit.register(gc.freeze)
+        _exit_collection_skipped = True
 
 
 def last_line(log: Path) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-from concurrent.futures import BrokenExecutor, Executor
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 
 from ibtui.config import short_number, what_ran
+from ibtui.export.figures import export_figure, export_run  # noqa: F401 (the public entry points)
 from ibtui.export.mi_curves import MI_CURVES_FILE, mi_curves_figure
 from ibtui.runs.files import write_atomic
-from ibtui.runs.record import RunRecord, load_run
+from ibtui.runs.record import RunRecord
 
 DPI = 150
 INFO_PLANE_FILE = "info_plane.png"
@@ -61,39 +61,9 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return formats or ("png",)
 
 
-def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: Executor | None = None) -> list[Path]:
-    """Write the figures of a run directory into it, in each of `formats` (png, svg, pdf: vector
-    formats for papers); the paths written (none without snapshots). With `pool` (idle estimator
-    processes at the end of a run) the figures are drawn there side by side, one task each;
-    those a broken pool leaves undone are drawn here."""
-    record = load_run(run_dir)
-    if not record.snapshots:
-        return []
-    done: dict[str, list[Path]] = {}
-    if pool is not None:
-        futures = {}
-        try:
-            for name in FIGURES:
-                futures[name] = pool.submit(export_figure, record.path, name, formats)
-        except BrokenExecutor:
-            pass  # the rest are drawn here below
-        for name, future in futures.items():
-            try:
-                done[name] = future.result()
-            except BrokenExecutor:
-                pass
-    written = []
-    for name in FIGURES:
-        written += done[name] if name in done else _export_figure(record, name, formats)
-    return written
-
-
-def export_figure(run_dir: str | Path, name: str, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Write one of the run's FIGURES (by file name) in each of `formats`; the paths written."""
-    return _export_figure(load_run(run_dir), name, formats)
-
-
-def _export_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list[Path]:
+def write_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list[Path]:
+    """Draw one of the run's FIGURES (by file name) and write it in each of `formats`; the paths
+    written (none for a figure the run has no data for). figures.export_run decides where."""
     figure = FIGURES[name](record)
     if figure is None:
         return []
@@ -506,5 +476,5 @@ def _summary_float(record: RunRecord, key: str) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-# Every figure of a run, by file name, in the order they are written.
+# Every figure of a run, by file name, in the order they are written (figures.FIGURE_FILES).
 FIGURES = {INFO_PLANE_FILE: info_plane_figure, LOSS_FILE: loss_figure, SNR_FILE: snr_figure, MI_CURVES_FILE: mi_curves_figure}
