@@ -13,7 +13,7 @@ from ibtui.cli import (  # noqa: F401  (each module registers its commands)
     compare, estimate, export, presets, report, reproduce, runs, sensitivity, sweep, train, watch,
 )
 from ibtui.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, app, err_console
-from ibtui.engine.processes import set_openmp_policy
+from ibtui.engine.processes import set_openmp_policy, skip_exit_collection
 from ibtui.errors import IbtuiError
 
 
@@ -21,6 +21,7 @@ def main() -> None:
     """Console entry point: IbtuiError becomes one sentence and exit 2, an OSError that escapes
     (a disk that filled up) one sentence and exit 1; never a traceback."""
     set_openmp_policy()  # this process is ibtui's own: before any command imports torch
+    skip_exit_collection()  # and it ends with the command: no collection of torch's objects at exit
     try:
         app()
     except IbtuiError as exc:

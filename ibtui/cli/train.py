@@ -270,9 +270,7 @@ def run(
 
         check_new_run_dir(out)  # a taken --out is refused before any process starts
     from ibtui.engine import workers
-    from ibtui.engine.processes import skip_exit_collection
 
-    skip_exit_collection()  # this process ends with the command
     _prestart_estimators(config)
     try:
         from ibtui.runs.runner import prepare_run  # imports torch: after the options are checked
@@ -310,10 +308,7 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Continue an interrupted run from its last checkpoint to its configured epoch count."""
-    from ibtui.engine.processes import skip_exit_collection
     from ibtui.runs.runner import prepare_resume
-
-    skip_exit_collection()  # this process ends with the command
 
     trainer, store = prepare_resume(run_dir)
     _run_headless(trainer, store, quiet)
