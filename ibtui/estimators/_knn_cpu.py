@@ -14,16 +14,18 @@ visit a large part of the points anyway, with a tree's overhead per point, and t
 
 The results are exactly the tree's: max, abs and subtraction are exact, so D_ij is bitwise what
 scipy.spatial.cKDTree computes for p = inf; the k-th smallest value of a row does not depend on
-how it is found; and "strictly closer than eps" is tested as D < eps (for eps = 0: D == 0, as the
-tree's radius nextafter(eps, 0) gives).
+how it is found; and "strictly closer than eps" is tested as the tree's D <= nextafter(eps, 0).
 
 Loop shapes, both measured with numba 0.68 on AVX2: coordinates are taken GROUP at a time (then 2
 or 1), their maximum kept in registers; and each further group reads one buffer and writes the
 other, because `buf[j] = max(buf[j], d)` in place compiles to masked stores, 3-4x slower. The selection skips blocks of _BLOCK columns whose minimum is not
-below the current k-th smallest value, which after the first blocks is nearly all of them. KSG
-takes all layers of a snapshot in one call, so the distances in X, the same for every layer, are
+below the current k-th smallest value, which after the first blocks is nearly all of them. One
+call takes all layers of a snapshot, so the distances in X, the same for every layer, are
 computed once per row rather than once per layer (X has 12 coordinates in the Tishby set, more
-than most layers). Ross's estimator takes the points sorted by class, so a class is one range.
+than most layers), and it serves KSG and Ross together: both see the same T, so Ross's radius is
+a selection over the class's range of the same buffer of distances in T, and the three counts are
+one pass. The points come sorted by class, the classes Ross keeps first, so that a class is one
+range and the kept points are a prefix.
 """
 
 from __future__ import annotations
@@ -123,24 +125,37 @@ def _smallest(p, q, rank, best):
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
-def _closer(values, eps):
-    """How many values are strictly below eps (for eps = 0: equal to 0)."""
-    count = 0
-    if eps > 0.0:
-        for j in range(values.shape[0]):
-            count += values[j] < eps
-    else:
-        for j in range(values.shape[0]):
-            count += values[j] == 0.0
-    return count
+def _counts(dist_x, dist_t, eps, radius, n_kept):
+    """How many j have dist_x[j] < eps, dist_t[j] < eps, and (for j < n_kept) dist_t[j] < radius,
+    in one pass. "D < r" is tested as D <= nextafter(r, 0), the tree's own test (for r = 0: D == 0)."""
+    below_eps, below_radius = np.nextafter(eps, 0.0), np.nextafter(radius, 0.0)
+    in_x = in_t = in_radius = 0
+    for j in range(n_kept):
+        in_x += dist_x[j] <= below_eps
+        in_t += dist_t[j] <= below_eps
+        in_radius += dist_t[j] <= below_radius
+    for j in range(n_kept, dist_x.shape[0]):
+        in_x += dist_x[j] <= below_eps
+        in_t += dist_t[j] <= below_eps
+    return in_x, in_t, in_radius
 
 
 @njit(nogil=True, fastmath=_FLAGS, boundscheck=False, cache=True)
-def ksg_counts(x_cols, t_cols, starts, k, row_lo, row_hi, n_x, n_t):
+def ksg_ross_counts(x_cols, t_cols, starts, k, class_lo, class_hi, k_used, n_kept, row_lo, row_hi, n_x, n_t, m):
     """For rows i in [row_lo, row_hi) and every layer l, whose columns are rows starts[l] to
-    starts[l + 1] - 1 of t_cols: eps, the max-norm distance from (x_i, t_i) to its k-th nearest
-    neighbour in the joint space, and n_x[l, i], n_t[l, i], how many points (i included) lie
-    strictly closer than eps in X alone and in T alone. x_cols and t_cols come from columns()."""
+    starts[l + 1] - 1 of t_cols (x_cols and t_cols from columns()):
+
+    KSG: eps, the max-norm distance from (x_i, t_i) to its k-th nearest neighbour in the joint
+    space, and n_x[l, i], n_t[l, i], how many points (i included) lie strictly closer than eps in X
+    alone and in T alone;
+
+    Ross, for the kept rows i < n_kept (the points come sorted by class, the kept classes first, so
+    that i's class is columns class_lo[i] to class_hi[i] - 1 and the kept points are the first
+    n_kept): r, the max-norm distance from t_i to its k_used[i]-th nearest neighbour in its class,
+    and m[l, i], how many kept points (i included) lie strictly closer than r. Rows not kept get
+    no m (n_kept = 0: KSG alone).
+
+    Both read the same buffer of distances in T, computed once per row and layer."""
     n = x_cols.shape[1]
     buffers = np.empty((4, n))
     best = np.empty(k + 1)
@@ -149,32 +164,9 @@ def ksg_counts(x_cols, t_cols, starts, k, row_lo, row_hi, n_x, n_t):
         for layer in range(starts.shape[0] - 1):
             dist_t = _distances(t_cols, starts[layer], starts[layer + 1], i, buffers[2], buffers[3])
             eps = _smallest(dist_x, dist_t, k + 1, best)  # i itself is the first, at 0
-            n_x[layer, i] = _closer(dist_x, eps)
-            n_t[layer, i] = _closer(dist_t, eps)
-
-
-@njit(nogil=True, fastmath=_FLAGS, boundscheck=False, cache=True)
-def ross_counts(t_cols, starts, class_lo, class_hi, kept, k_used, row_lo, row_hi, m):
-    """For kept rows i in [row_lo, row_hi), the points sorted by class (i's class is columns
-    class_lo[i] to class_hi[i] - 1), and every layer l (rows starts[l] to starts[l + 1] - 1 of
-    t_cols): r, the max-norm distance from t_i to its k_used[i]-th nearest neighbour in its class,
-    and m[l, i], how many kept points (i included) lie strictly closer than r. Rows not kept are
-    left alone."""
-    n = t_cols.shape[1]
-    buffers = np.empty((3, n))
-    masked = buffers[2]
-    every_point_kept = kept.all()
-    best = np.empty(max(1, int(k_used.max())) + 1)
-    for i in range(row_lo, row_hi):
-        if not kept[i]:
-            continue
-        for layer in range(starts.shape[0] - 1):
-            dist = _distances(t_cols, starts[layer], starts[layer + 1], i, buffers[0], buffers[1])
-            own = dist[class_lo[i]:class_hi[i]]
-            radius = _smallest(own, own, k_used[i] + 1, best)
-            if every_point_kept:
-                m[layer, i] = _closer(dist, radius)
+            if i < n_kept:
+                own = dist_t[class_lo[i]:class_hi[i]]
+                radius = _smallest(own, own, k_used[i] + 1, best)
+                n_x[layer, i], n_t[layer, i], m[layer, i] = _counts(dist_x, dist_t, eps, radius, n_kept)
             else:
-                for j in range(n):
-                    masked[j] = dist[j] if kept[j] else _INF
-                m[layer, i] = _closer(masked, radius)
+                n_x[layer, i], n_t[layer, i], _ = _counts(dist_x, dist_t, eps, 0.0, 0)
