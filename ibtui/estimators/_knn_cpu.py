@@ -49,49 +49,63 @@ def columns(points: np.ndarray) -> np.ndarray:
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
-def _group(cols, m, width, i, before, out, first):
-    """out[j] = max(before[j], |cols[m + g, j] - cols[m + g, i]| for g < width), width 4, 2 or 1;
-    `before` is not read when first."""
+def _group(cols, m, width, i, h, before_i, out_i, before_h, out_h, first):
+    """out_i[j] = max(before_i[j], |cols[m + g, j] - cols[m + g, i]| for g < width), width 4, 2 or
+    1, and the same for point h into out_h, from one load of each column value; `before_*` are not
+    read when first."""
     if width == 4:
         r0, r1, r2, r3 = cols[m], cols[m + 1], cols[m + 2], cols[m + 3]
         c0, c1, c2, c3 = r0[i], r1[i], r2[i], r3[i]
+        e0, e1, e2, e3 = r0[h], r1[h], r2[h], r3[h]
         if first:
-            for j in range(out.shape[0]):
-                out[j] = max(max(abs(r0[j] - c0), abs(r1[j] - c1)), max(abs(r2[j] - c2), abs(r3[j] - c3)))
+            for j in range(out_i.shape[0]):
+                a0, a1, a2, a3 = r0[j], r1[j], r2[j], r3[j]
+                out_i[j] = max(max(abs(a0 - c0), abs(a1 - c1)), max(abs(a2 - c2), abs(a3 - c3)))
+                out_h[j] = max(max(abs(a0 - e0), abs(a1 - e1)), max(abs(a2 - e2), abs(a3 - e3)))
         else:
-            for j in range(out.shape[0]):
-                out[j] = max(max(max(abs(r0[j] - c0), abs(r1[j] - c1)), max(abs(r2[j] - c2), abs(r3[j] - c3))), before[j])
+            for j in range(out_i.shape[0]):
+                a0, a1, a2, a3 = r0[j], r1[j], r2[j], r3[j]
+                out_i[j] = max(max(max(abs(a0 - c0), abs(a1 - c1)), max(abs(a2 - c2), abs(a3 - c3))), before_i[j])
+                out_h[j] = max(max(max(abs(a0 - e0), abs(a1 - e1)), max(abs(a2 - e2), abs(a3 - e3))), before_h[j])
     elif width == 2:
         r0, r1 = cols[m], cols[m + 1]
         c0, c1 = r0[i], r1[i]
+        e0, e1 = r0[h], r1[h]
         if first:
-            for j in range(out.shape[0]):
-                out[j] = max(abs(r0[j] - c0), abs(r1[j] - c1))
+            for j in range(out_i.shape[0]):
+                a0, a1 = r0[j], r1[j]
+                out_i[j] = max(abs(a0 - c0), abs(a1 - c1))
+                out_h[j] = max(abs(a0 - e0), abs(a1 - e1))
         else:
-            for j in range(out.shape[0]):
-                out[j] = max(max(abs(r0[j] - c0), abs(r1[j] - c1)), before[j])
+            for j in range(out_i.shape[0]):
+                a0, a1 = r0[j], r1[j]
+                out_i[j] = max(max(abs(a0 - c0), abs(a1 - c1)), before_i[j])
+                out_h[j] = max(max(abs(a0 - e0), abs(a1 - e1)), before_h[j])
     else:
         r0 = cols[m]
-        c0 = r0[i]
+        c0, e0 = r0[i], r0[h]
         if first:
-            for j in range(out.shape[0]):
-                out[j] = abs(r0[j] - c0)
+            for j in range(out_i.shape[0]):
+                out_i[j] = abs(r0[j] - c0)
+                out_h[j] = abs(r0[j] - e0)
         else:
-            for j in range(out.shape[0]):
-                out[j] = max(abs(r0[j] - c0), before[j])
+            for j in range(out_i.shape[0]):
+                out_i[j] = max(abs(r0[j] - c0), before_i[j])
+                out_h[j] = max(abs(r0[j] - e0), before_h[j])
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
-def _distances(cols, lo, hi, i, a, b):
-    """The max-norm distances from point i to every point over coordinates (rows of cols)
-    lo..hi-1, in a or b (the one returned)."""
+def _distances(cols, lo, hi, i, h, buffers):
+    """The max-norm distances from point i and from point h to every point over coordinates (rows
+    of cols) lo..hi-1, each in one of four buffers (returned, i's first)."""
+    a, b, c, d = buffers[0], buffers[1], buffers[2], buffers[3]
     m = lo
     while m < hi:
         width = GROUP if hi - m >= GROUP else (2 if hi - m >= 2 else 1)
-        _group(cols, m, width, i, a, b, m == lo)
-        a, b = b, a
+        _group(cols, m, width, i, h, a, b, c, d, m == lo)
+        a, b, c, d = b, a, d, c
         m += width
-    return a
+    return a, c
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
@@ -140,6 +154,18 @@ def _counts(dist_x, dist_t, eps, radius, n_kept):
     return in_x, in_t, in_radius
 
 
+@njit(inline="always", fastmath=_FLAGS, boundscheck=False)
+def _row(i, layer, dist_x, dist_t, k, class_lo, class_hi, k_used, n_kept, best, n_x, n_t, m):
+    """Row i's counts for one layer from its distances in X and in T (see ksg_ross_counts)."""
+    eps = _smallest(dist_x, dist_t, k + 1, best)  # i itself is the first, at 0
+    if i < n_kept:
+        own = dist_t[class_lo[i]:class_hi[i]]
+        radius = _smallest(own, own, k_used[i] + 1, best)
+        n_x[layer, i], n_t[layer, i], m[layer, i] = _counts(dist_x, dist_t, eps, radius, n_kept)
+    else:
+        n_x[layer, i], n_t[layer, i], _ = _counts(dist_x, dist_t, eps, 0.0, 0)
+
+
 @njit(nogil=True, fastmath=_FLAGS, boundscheck=False, cache=True)
 def ksg_ross_counts(x_cols, t_cols, starts, k, class_lo, class_hi, k_used, n_kept, row_lo, row_hi, n_x, n_t, m):
     """For rows i in [row_lo, row_hi) and every layer l, whose columns are rows starts[l] to
@@ -155,18 +181,16 @@ def ksg_ross_counts(x_cols, t_cols, starts, k, class_lo, class_hi, k_used, n_kep
     and m[l, i], how many kept points (i included) lie strictly closer than r. Rows not kept get
     no m (n_kept = 0: KSG alone).
 
-    Both read the same buffer of distances in T, computed once per row and layer."""
+    Both read the same buffer of distances in T, computed once per row and layer; the rows are
+    taken two at a time, so that each column value loaded serves both."""
     n = x_cols.shape[1]
-    buffers = np.empty((4, n))
+    buffers = np.empty((8, n))
     best = np.empty(k + 1)
-    for i in range(row_lo, row_hi):
-        dist_x = _distances(x_cols, 0, x_cols.shape[0], i, buffers[0], buffers[1])
+    for i in range(row_lo, row_hi, 2):
+        h = min(i + 1, row_hi - 1)  # two rows at a time; the last alone (h == i) when they are odd
+        dist_x_i, dist_x_h = _distances(x_cols, 0, x_cols.shape[0], i, h, buffers[:4])
         for layer in range(starts.shape[0] - 1):
-            dist_t = _distances(t_cols, starts[layer], starts[layer + 1], i, buffers[2], buffers[3])
-            eps = _smallest(dist_x, dist_t, k + 1, best)  # i itself is the first, at 0
-            if i < n_kept:
-                own = dist_t[class_lo[i]:class_hi[i]]
-                radius = _smallest(own, own, k_used[i] + 1, best)
-                n_x[layer, i], n_t[layer, i], m[layer, i] = _counts(dist_x, dist_t, eps, radius, n_kept)
-            else:
-                n_x[layer, i], n_t[layer, i], _ = _counts(dist_x, dist_t, eps, 0.0, 0)
+            dist_t_i, dist_t_h = _distances(t_cols, starts[layer], starts[layer + 1], i, h, buffers[4:])
+            _row(i, layer, dist_x_i, dist_t_i, k, class_lo, class_hi, k_used, n_kept, best, n_x, n_t, m)
+            if h != i:
+                _row(h, layer, dist_x_h, dist_t_h, k, class_lo, class_hi, k_used, n_kept, best, n_x, n_t, m)
