@@ -18,8 +18,11 @@ how it is found; and "strictly closer than eps" is tested as the tree's D <= nex
 
 Loop shapes, both measured with numba 0.68 on AVX2: coordinates are taken GROUP at a time (then 2
 or 1), their maximum kept in registers; and each further group reads one buffer and writes the
-other, because `buf[j] = max(buf[j], d)` in place compiles to masked stores, 3-4x slower. The selection skips blocks of _BLOCK columns whose minimum is not
-below the current k-th smallest value, which after the first blocks is nearly all of them. One
+other, because `buf[j] = max(buf[j], d)` in place compiles to masked stores, 3-4x slower; rows
+are taken two at a time, each column value loaded serving both. The selection skips blocks of
+_BLOCK columns with no value below the current k-th smallest, which after the first blocks is
+nearly all of them; the test counts such values, which vectorises (a block's minimum, a float
+min-reduction, does not without reassociation flags). One
 call takes all layers of a snapshot, so the distances in X, the same for every layer, are
 computed once per row rather than once per layer (X has 12 coordinates in the Tishby set, more
 than most layers), and it serves KSG and Ross together: both see the same T, so Ross's radius is
@@ -34,7 +37,7 @@ import numpy as np
 from numba import njit
 
 GROUP = 4
-_BLOCK = 16
+_BLOCK = 64
 _INF = np.inf
 _FLAGS = {"nnan", "nsz"}  # no NaN reaches here (inputs are checked finite); inf does, as a mask
 
@@ -109,6 +112,21 @@ def _distances(cols, lo, hi, i, h, buffers):
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
+def _insert(p, q, lo, hi, rank, best, worst):
+    """best[:rank], ascending, updated with max(p[j], q[j]) for j in lo..hi-1; its new last value."""
+    for j in range(lo, hi):
+        v = max(p[j], q[j])
+        if v < worst:
+            r = rank - 1
+            while r > 0 and best[r - 1] > v:
+                best[r] = best[r - 1]
+                r -= 1
+            best[r] = v
+            worst = best[rank - 1]
+    return worst
+
+
+@njit(inline="always", fastmath=_FLAGS, boundscheck=False)
 def _smallest(p, q, rank, best):
     """The rank-th smallest of max(p[j], q[j]) over j (rank >= 1; pass p twice for p's own);
     best is scratch of at least rank numbers."""
@@ -116,26 +134,14 @@ def _smallest(p, q, rank, best):
         best[r] = _INF
     worst = _INF
     n = p.shape[0]
-    for start in range(0, n, _BLOCK):
-        stop = min(start + _BLOCK, n)
-        pb, qb = p[start:stop], q[start:stop]
-        low = _INF
-        if stop - start == _BLOCK:
-            for j in range(_BLOCK):
-                low = min(low, max(pb[j], qb[j]))
-        else:
-            low = -_INF
-        if low < worst:
-            for j in range(pb.shape[0]):
-                v = max(pb[j], qb[j])
-                if v < worst:
-                    r = rank - 1
-                    while r > 0 and best[r - 1] > v:
-                        best[r] = best[r - 1]
-                        r -= 1
-                    best[r] = v
-                    worst = best[rank - 1]
-    return worst
+    full = n - n % _BLOCK
+    for start in range(0, full, _BLOCK):
+        below = 0
+        for j in range(start, start + _BLOCK):
+            below += max(p[j], q[j]) < worst
+        if below:
+            worst = _insert(p, q, start, start + _BLOCK, rank, best, worst)
+    return _insert(p, q, full, n, rank, best, worst)
 
 
 @njit(inline="always", fastmath=_FLAGS, boundscheck=False)
