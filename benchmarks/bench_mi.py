@@ -137,10 +137,10 @@ def _one_thread_cpu_ratio(fn, reference, repeats: int) -> float:
     try:
         times: dict = {fn: [], reference: []}
         for _ in range(repeats + 1):  # the first round warms up
-            for f in times:
+            for f, spent in times.items():
                 t0 = time.process_time()
                 f()
-                times[f].append(time.process_time() - t0)
+                spent.append(time.process_time() - t0)
     finally:
         torch.set_num_threads(before)
     return statistics.median(times[fn][1:]) / statistics.median(times[reference][1:])
@@ -155,7 +155,7 @@ def ksg_rows(layers, labels, kde_ms: list[float], repeats: int, tree_reference: 
 
     rows = []
     kde = statistics.median(kde_ms)
-    run_kde = lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE)  # noqa: E731
+    run_kde = lambda: mi.estimate_layers(layers, labels, ["kde_upper", "kde_lower"], noise_variance=NOISE_VARIANCE)
     for name, inputs in (("binary 12-bit X", tishby_inputs()), ("Gaussian X", torch.randn(N, 12, generator=torch.Generator().manual_seed(1)))):
         run_ksg = lambda: mi.estimate_layers(layers, labels, ["ksg"], inputs=inputs)  # noqa: E731
         fast = _time(run_ksg, repeats)

@@ -14,15 +14,16 @@ N_{y_i} samples of its class and m_i the number of all samples within r_i (itsel
 
 Neighbours are found exactly, in memory O(N) per thread (never N^2): by ibtui.estimators._knn_cpu's
 compiled row-by-row search (every layer of a snapshot and both estimators in one pass, the rows
-split over torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree; both give the
-same counts, hence the same estimates. With binary inputs (the Tishby set) every other input
-is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts inputs at
-distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and its
-I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
-noise (a fixed seed, so estimates repeat) breaks the ties of repeated values, which the
-estimators assume away; X gets its own draw, and each layer one jittered copy that KSG and Ross
-both see, so each layer's distances in T are computed once for both. T = f(X) is deterministic, so the true I(X;T) is infinite for continuous
-X; KSG reports a finite, N-limited value (at most about log2 N), like every estimator here.
+split over torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree;
+both give the same counts, hence the same estimates. With binary inputs (the Tishby set) every
+other input is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts
+inputs at distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and
+its I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform noise (a
+fixed seed, so estimates repeat) breaks the ties of repeated values, which the estimators assume
+away: X gets a draw of its own, and each layer one jittered copy that KSG and Ross both see, so
+that the layer's distances in T serve both. T = f(X) is deterministic, so the true I(X;T) is
+infinite for continuous X; KSG reports a finite, N-limited value (at most about log2 N), like
+every estimator here.
 """
 
 from __future__ import annotations
