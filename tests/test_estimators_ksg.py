@@ -1,7 +1,9 @@
 """The compiled KSG / Ross neighbour search gives exactly the estimates of the cKDTree code it
-replaced (transcribed below as the reference), on tanh-like and ReLU-like layers, with binary and
-continuous inputs, for every path: compiled, tree fallback, one layer or many, any thread count;
-and EDGE's one-dimensional k-th neighbour distances equal the tree's too."""
+replaced (transcribed below as the reference, given the same jittered inputs: X from seed 0, and
+one copy of each layer, from seed 1, for both estimators), on tanh-like and ReLU-like layers, with
+binary and continuous inputs, for every path: compiled, tree fallback, KSG alone or with Ross, one
+layer or many, any thread count; and EDGE's one-dimensional k-th neighbour distances equal the
+tree's too."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from ibtui import estimators
 from ibtui.estimators import ksg
 
 
-# --- the reference: ibtui/estimators/ksg.py before the compiled kernel, verbatim in substance ---
+# --- the reference: ibtui/estimators/ksg.py before the compiled kernel, verbatim in substance, but for
+# KSG's jitter of T, now the one Ross has always used ---
 
 def _ref_jitter(values, rng):
     return values + 1e-10 * rng.random(values.shape)
@@ -29,8 +32,7 @@ def _ref_within(tree, points, radius):
 
 def ref_ksg_ixt(x, t, k=3):
     n = x.shape[0]
-    rng = np.random.default_rng(0)
-    x, t = _ref_jitter(x, rng), _ref_jitter(t, rng)
+    x, t = _ref_jitter(x, np.random.default_rng(0)), _ref_jitter(t, np.random.default_rng(1))  # T: the same copy as Ross's
     joint = np.hstack([x, t])
     eps = cKDTree(joint).query(joint, k=k + 1, p=np.inf, workers=-1)[0][:, -1]
     n_x = _ref_within(cKDTree(x), x, eps)
@@ -96,20 +98,21 @@ def test_compiled_equals_the_tree_reference(inputs, kind, k):
     x = INPUTS[inputs](n)
     y = np.random.default_rng(3).integers(0, 3, n)
     y[:2] = 7  # a class of two: Ross uses k = 1 there
-    y[2] = 9  # a class of one: left out of Ross's sums
+    y[2], y[3] = 9, -5  # classes of one, the last and the first code: left out of Ross's sums
     layers = [layer(kind, x, width, seed) for seed, width in enumerate((1, 3, 4, 5, 9))]
     assert ksg._compiled_kernel() is not None
     got = ksg.ksg_layers(layers, y, inputs=x, k=k)
     want = [(ref_ksg_ixt(x, t, k), ref_ross_ity(t, y, k)) for t in layers]
     assert got == want  # bitwise: the same counts, summed in the same order
     assert [ksg.ksg_mi(t, y, inputs=x, k=k) for t in layers] == want
+    assert ksg.ksg_ixt_layers(x, layers, k) == [ixt for ixt, _ in want]  # KSG alone: no class kept
 
 
 def test_the_tree_fallback_equals_the_reference(monkeypatch):
     monkeypatch.setattr(ksg, "_compiled", None)
     x = binary_inputs(400)
     y = np.random.default_rng(0).integers(0, 2, 400)
-    y[5] = 3
+    y[5], y[6] = 3, -1
     layers = [layer("tanh", x, 3, 0), layer("relu", x, 6, 1)]
     assert ksg.ksg_layers(layers, y, inputs=x) == [(ref_ksg_ixt(x, t), ref_ross_ity(t, y)) for t in layers]
 

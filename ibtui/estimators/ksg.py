@@ -13,15 +13,17 @@ N_{y_i} samples of its class and m_i the number of all samples within r_i (itsel
     I(T;Y) = psi(N) + psi(k) - < psi(N_{y_i}) > - < psi(m_i) >.
 
 Neighbours are found exactly, in memory O(N) per thread (never N^2): by ibtui.estimators._knn_cpu's
-compiled row-by-row search (every layer of a snapshot in one pass, the rows split over
-torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree; both give the
-same counts, hence the same estimates. With binary inputs (the Tishby set) every other input
-is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts inputs at
-distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and its
-I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform
-noise (a fixed seed, so estimates repeat) breaks the ties of repeated values, which the
-estimators assume away. T = f(X) is deterministic, so the true I(X;T) is infinite for continuous
-X; KSG reports a finite, N-limited value (at most about log2 N), like every estimator here.
+compiled row-by-row search (every layer of a snapshot and both estimators in one pass, the rows
+split over torch.get_num_threads() threads), or, where numba cannot load, by scipy's cKDTree;
+both give the same counts, hence the same estimates. With binary inputs (the Tishby set) every
+other input is at max-norm distance 1 (give or take the jitter), so eps_i >= ~1 and n_x(i) counts
+inputs at distance 1 by the jitter's chance: KSG's assumption of continuous X does not hold, and
+its I(X;T) there is a number to compare with caution. As NPEET does, 1e-10 times uniform noise (a
+fixed seed, so estimates repeat) breaks the ties of repeated values, which the estimators assume
+away: X gets a draw of its own, and each layer one jittered copy that KSG and Ross both see, so
+that the layer's distances in T serve both. T = f(X) is deterministic, so the true I(X;T) is
+infinite for continuous X; KSG reports a finite, N-limited value (at most about log2 N), like
+every estimator here.
 """
 
 from __future__ import annotations
@@ -44,19 +46,19 @@ _SEED = 0
 _MAX_WORKERS = 8
 
 
-def _jitter(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return values + _NOISE * rng.random(values.shape)
+def _jittered(values: np.ndarray, seed: int) -> np.ndarray:
+    """values plus _NOISE times uniform noise from a generator of their own (a fixed seed, so a
+    layer's estimates repeat and do not depend on the other arrays estimated with it)."""
+    return values + _NOISE * np.random.default_rng(seed).random(values.shape)
 
 
-def _ksg_jittered(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """X and T with KSG's tie-breaking noise: one generator, X's draw first (the same X for every
-    layer), so a layer's estimate does not depend on the others estimated with it."""
-    rng = np.random.default_rng(_SEED)
-    return _jitter(x, rng), _jitter(t, rng)
+def _jittered_inputs(x: np.ndarray) -> np.ndarray:
+    return _jittered(x, _SEED)
 
 
-def _ross_jittered(t: np.ndarray) -> np.ndarray:
-    return _jitter(t, np.random.default_rng(_SEED + 1))
+def _jittered_layer(t: np.ndarray) -> np.ndarray:
+    """The one jittered copy of a layer that both KSG and Ross see."""
+    return _jittered(t, _SEED + 1)
 
 
 _NOT_LOADED = object()
@@ -101,26 +103,60 @@ def _strictly_within(tree, points: np.ndarray, radius: np.ndarray) -> np.ndarray
     return np.asarray(tree.query_ball_point(points, np.nextafter(radius, 0.0), p=np.inf, return_length=True, workers=-1))
 
 
-def _ksg_counts(x: np.ndarray, layers: Sequence[np.ndarray], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per layer, (n_x(i) + 1, n_t(i) + 1) for every sample i, from the jittered X and layers."""
+def _class_order(codes: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The samples' order for the kernel, sorted by class with the classes Ross keeps first, and in
+    that order each sample's class range [lo, hi)."""
+    key = np.where(keep, 0, codes.max() + 1) + codes
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    lo, hi = (np.searchsorted(sorted_key, sorted_key, side=side).astype(np.int64) for side in ("left", "right"))
+    return order, lo, hi
+
+
+def _tree_counts(x, layers, codes, keep, k_used, k):
+    """_counts by scipy's cKDTree (the fallback without numba)."""
+    from scipy.spatial import cKDTree
+
+    n = x.shape[0]
+    n_x, n_t, m = (np.zeros((len(layers), n), dtype=np.int64) for _ in range(3))
+    x_tree = cKDTree(x)
+    for layer, t in enumerate(layers):
+        joint = np.hstack([x, t])
+        eps = cKDTree(joint).query(joint, k=k + 1, p=np.inf, workers=-1)[0][:, -1]
+        n_x[layer], n_t[layer] = _strictly_within(x_tree, x, eps), _strictly_within(cKDTree(t), t, eps)
+        if keep.any():
+            radius = np.zeros(n)
+            for c in np.unique(codes[keep]):
+                members = np.flatnonzero(codes == c)
+                points = t[members]
+                radius[members] = cKDTree(points).query(points, k=int(k_used[members[0]]) + 1, p=np.inf, workers=-1)[0][:, -1]
+            m[layer, keep] = _strictly_within(cKDTree(t[keep]), t[keep], radius[keep])
+    return n_x, n_t, m
+
+
+def _counts(x: np.ndarray, layers: Sequence[np.ndarray], codes: np.ndarray, keep: np.ndarray, k_used: np.ndarray, k: int):
+    """(n_x(i) + 1, n_t(i) + 1, m_i), each (layers, N), from the jittered X and layers; m_i, for
+    the samples Ross keeps, counts the kept points strictly closer to t_i than its k_used[i]-th
+    nearest neighbour in its class (i itself at rank 0); it is 0 elsewhere (keep all False: KSG
+    alone)."""
     kernel = _compiled_kernel()
     if kernel is None:
-        from scipy.spatial import cKDTree
-
-        out = []
-        x_tree = cKDTree(x)
-        for t in layers:
-            joint = np.hstack([x, t])
-            eps = cKDTree(joint).query(joint, k=k + 1, p=np.inf, workers=-1)[0][:, -1]
-            out.append((_strictly_within(x_tree, x, eps), _strictly_within(cKDTree(t), t, eps)))
-        return out
+        return _tree_counts(x, layers, codes, keep, k_used, k)
     n = x.shape[0]
-    x_cols = kernel.columns(x)
-    t_cols, starts = _stacked(kernel, layers)
-    n_x = np.zeros((len(layers), n), dtype=np.int64)
-    n_t = np.zeros((len(layers), n), dtype=np.int64)
-    _over_rows(lambda lo, hi: kernel.ksg_counts(x_cols, t_cols, starts, k, lo, hi, n_x, n_t), n)
-    return list(zip(n_x, n_t))
+    order, class_lo, class_hi = _class_order(codes, keep)
+    x_cols = kernel.columns(x[order])
+    t_cols, starts = _stacked(kernel, [t[order] for t in layers])
+    rank, n_kept = k_used[order].astype(np.int64), int(keep.sum())
+    counts = np.zeros((3, len(layers), n), dtype=np.int64)
+    _over_rows(lambda lo, hi: kernel.ksg_ross_counts(x_cols, t_cols, starts, k, class_lo, class_hi, rank, n_kept, lo, hi, *counts), n)
+    unsorted = np.empty_like(counts)
+    unsorted[:, :, order] = counts
+    return tuple(unsorted)
+
+
+def _ksg_bits(n_x: np.ndarray, n_t: np.ndarray, k: int) -> float:
+    n = n_x.shape[0]
+    return float((digamma(k) + digamma(n) - np.mean(digamma(n_x) + digamma(n_t))) / math.log(2.0))
 
 
 def ksg_ixt_layers(x: np.ndarray, layers: Sequence[np.ndarray], k: int = DEFAULT_K) -> list[float]:
@@ -128,10 +164,9 @@ def ksg_ixt_layers(x: np.ndarray, layers: Sequence[np.ndarray], k: int = DEFAULT
     n = x.shape[0]
     if n <= k:
         raise ConfigError(f"KSG with k={k} needs more than {k} samples, got {n}.")
-    jittered = [_ksg_jittered(x, t) for t in layers]
-    x_jittered = jittered[0][0] if jittered else x
-    counts = _ksg_counts(x_jittered, [t for _, t in jittered], k)
-    return [float((digamma(k) + digamma(n) - np.mean(digamma(n_x) + digamma(n_t))) / math.log(2.0)) for n_x, n_t in counts]
+    codes, nothing = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    n_x, n_t, _ = _counts(_jittered_inputs(x), [_jittered_layer(t) for t in layers], codes, nothing, codes, k)
+    return [_ksg_bits(a, b, k) for a, b in zip(n_x, n_t)]
 
 
 def ksg_ixt(x: np.ndarray, t: np.ndarray, k: int = DEFAULT_K) -> float:
@@ -139,57 +174,25 @@ def ksg_ixt(x: np.ndarray, t: np.ndarray, k: int = DEFAULT_K) -> float:
     return ksg_ixt_layers(x, [t], k)[0]
 
 
-def _ross_counts(layers: Sequence[np.ndarray], codes: np.ndarray, keep: np.ndarray, radius_rank: np.ndarray) -> list[np.ndarray]:
-    """Per layer, m_i for the kept samples (in their order): the kept points strictly closer to
-    t_i than its radius_rank[i]-th nearest neighbour in its class (i itself at rank 0)."""
-    kernel = _compiled_kernel()
-    if kernel is None:
-        from scipy.spatial import cKDTree
-
-        out = []
-        for t in layers:
-            radius = np.zeros(t.shape[0])
-            for c in np.unique(codes[keep]):
-                members = np.flatnonzero(codes == c)
-                points = t[members]
-                radius[members] = cKDTree(points).query(points, k=int(radius_rank[members[0]]) + 1, p=np.inf, workers=-1)[0][:, -1]
-            out.append(_strictly_within(cKDTree(t[keep]), t[keep], radius[keep]))
-        return out
-    n = codes.shape[0]
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    class_lo = np.searchsorted(sorted_codes, sorted_codes, side="left").astype(np.int64)
-    class_hi = np.searchsorted(sorted_codes, sorted_codes, side="right").astype(np.int64)
-    t_cols, starts = _stacked(kernel, [t[order] for t in layers])
-    m = np.zeros((len(layers), n), dtype=np.int64)
-    kept, rank = np.ascontiguousarray(keep[order]), radius_rank[order].astype(np.int64)
-    _over_rows(lambda lo, hi: kernel.ross_counts(t_cols, starts, class_lo, class_hi, kept, rank, lo, hi, m), n)
-    unsorted = np.empty_like(m)
-    unsorted[:, order] = m
-    return [row[keep] for row in unsorted]
-
-
-def ross_ity_layers(layers: Sequence[np.ndarray], y: np.ndarray, k: int = DEFAULT_K) -> list[float]:
-    """Ross's (2014) mixed estimator of I(T;Y) in bits for each (N, d) layer T, Y integer codes
-    (N,). A class of one sample has no neighbour in its class: it does not count (as sklearn)."""
+def ksg_ross_layers(x: np.ndarray, layers: Sequence[np.ndarray], y: np.ndarray, k: int = DEFAULT_K) -> list[tuple[float, float]]:
+    """[(KSG I(X;T), Ross I(T;Y)) in bits] for each (N, dt) layer T, from the (N, dx) inputs X and
+    the integer codes Y (N,). A class of one sample has no neighbour in its class: it does not
+    count in Ross's sums (as sklearn), and with no class of two or more I(T;Y) is 0."""
+    n = x.shape[0]
+    if n <= k:
+        raise ConfigError(f"KSG with k={k} needs more than {k} samples, got {n}.")
     _, codes = np.unique(y, return_inverse=True)
     codes = codes.reshape(-1).astype(np.int64)
-    class_sizes = np.bincount(codes)
-    size = class_sizes[codes]
+    size = np.bincount(codes)[codes]
     keep = size >= 2
-    if not keep.any():
-        return [0.0 for _ in layers]
     k_used = np.minimum(k, size - 1)
-    count = int(keep.sum())
-    constant = digamma(count) + np.mean(digamma(k_used[keep].astype(np.float64))) - np.mean(digamma(size[keep].astype(np.float64)))
-    m_per_layer = _ross_counts([_ross_jittered(t) for t in layers], codes, keep, k_used)
+    n_x, n_t, m = _counts(_jittered_inputs(x), [_jittered_layer(t) for t in layers], codes, keep, k_used, k)
+    ixt = [_ksg_bits(a, b, k) for a, b in zip(n_x, n_t)]
+    if not keep.any():
+        return [(v, 0.0) for v in ixt]
+    constant = digamma(int(keep.sum())) + np.mean(digamma(k_used[keep].astype(np.float64))) - np.mean(digamma(size[keep].astype(np.float64)))
     # As computed: small negative values are estimation noise.
-    return [float((constant - np.mean(digamma(m))) / math.log(2.0)) for m in m_per_layer]
-
-
-def ross_ity(t: np.ndarray, y: np.ndarray, k: int = DEFAULT_K) -> float:
-    """Ross's (2014) mixed estimator of I(T;Y) in bits, T continuous (N, d), Y integer codes (N,)."""
-    return ross_ity_layers([t], y, k)[0]
+    return [(v, float((constant - np.mean(digamma(row[keep]))) / math.log(2.0))) for v, row in zip(ixt, m)]
 
 
 def ksg_layers(layers: Sequence, labels, *, inputs, k: int = DEFAULT_K) -> list[tuple[float, float]]:
@@ -202,8 +205,7 @@ def ksg_layers(layers: Sequence, labels, *, inputs, k: int = DEFAULT_K) -> list[
     ts = [t.detach().to("cpu").double().numpy() for t, _, _, _ in prepared]
     x64 = prepared[0][3].detach().to("cpu").double().numpy()
     y = prepared[0][1].cpu().numpy()
-    pairs = zip(ksg_ixt_layers(x64, ts, k), ross_ity_layers(ts, y, k))
-    return [_validate.finite_result("ksg", pair) for pair in pairs]
+    return [_validate.finite_result("ksg", pair) for pair in ksg_ross_layers(x64, ts, y, k)]
 
 
 def ksg_mi(activations, labels, *, inputs=None, k: int = DEFAULT_K) -> tuple[float, float]:
