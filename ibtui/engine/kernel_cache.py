@@ -26,4 +26,4 @@ def waiting_message(short: bool = False) -> str:
     """What a CPU run shows until its first epoch (`short`: for the app's status line)."""
     if kernels_cached():
         return "loading the compiled kernels"
-    return "compiling kernels (once, about 30 s)" if short else "compiling kernels on a first run (once, about 30 s)"
+    return "compiling kernels (once, 30 s to 2 min)" if short else "compiling kernels on a first run (once, 30 s to 2 min)"
