@@ -76,12 +76,20 @@ def write_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list
 
 
 def save_figure(figure: Figure, path: Path, dpi: int = DPI, format: str = "png") -> None:
-    """Render with Agg (png) or matplotlib's vector backends (svg, pdf) and replace path atomically."""
-    FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
+    """Render with Agg (png) or matplotlib's vector backends (svg, pdf) and replace path atomically.
+
+    A png is printed by the canvas itself, in one draw that lays the figure out first: savefig
+    would lay it out inside a whole draw whose pixels it discards, then draw everything (every
+    tick label measured and placed) a second time."""
+    canvas = FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
-    # A fixed date and no random ids keep vector files byte-identical for identical figures.
-    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(format)
-    figure.savefig(buffer, format=format, dpi=dpi, metadata=metadata)
+    if format == "png":
+        figure.set_dpi(dpi)
+        canvas.print_png(buffer)
+    else:
+        # A fixed date and no random ids keep vector files byte-identical for identical figures.
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}[format]
+        figure.savefig(buffer, format=format, dpi=dpi, metadata=metadata)
     write_atomic(Path(path), buffer.getvalue())
 
 
