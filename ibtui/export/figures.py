@@ -21,7 +21,8 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
     """Write the figures of a run directory into it, in each of `formats` (png, svg, pdf: vector
     formats for papers); the paths written (none without snapshots). With `pool` (idle estimator
     processes at the end of a run) the figures are drawn there side by side, one task each;
-    those a broken pool leaves undone are drawn here."""
+    those a broken or shut-down pool leaves undone are drawn here. A figure that fails raises
+    its error, wherever it was drawn."""
     record = load_run(run_dir)
     if not record.snapshots:
         return []
@@ -31,7 +32,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
         try:
             for name in FIGURE_FILES:
                 futures[name] = pool.submit(export_figure, record.path, name, formats)
-        except BrokenExecutor:
+        except RuntimeError:  # BrokenExecutor, or a pool already shut down
             pass  # the rest are drawn here below
         for name, future in futures.items():
             try:
@@ -46,6 +47,15 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
             done[name] = png.write_figure(record, name, formats)
         written += done[name]
     return written
+
+
+def prepare() -> None:
+    """A pool task for an idle process that will draw figures later: import matplotlib and the
+    drawing code, and draw one small figure, so that the imports, the font and the first text
+    layout are paid for before the figures are wanted."""
+    from ibtui.export import png
+
+    png.warm_up()
 
 
 def export_figure(run_dir: str | Path, name: str, formats: tuple[str, ...] = ("png",)) -> list[Path]:

@@ -93,6 +93,16 @@ def save_figure(figure: Figure, path: Path, dpi: int = DPI, format: str = "png")
     write_atomic(Path(path), buffer.getvalue())
 
 
+def warm_up() -> None:
+    """Draw and print a tiny figure with text (figures.prepare): loads the font and the caches a
+    process's first figure would otherwise pay for."""
+    fig = Figure(figsize=(1.0, 1.0), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("warm", fontsize=TITLE_SIZE)
+    ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
+    FigureCanvasAgg(fig).print_png(io.BytesIO())
+
+
 def info_plane_figure(record: RunRecord) -> Figure:
     """One information-plane panel per estimator: every snapshot's path through the layers."""
     snapshots = record.snapshots
