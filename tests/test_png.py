@@ -311,3 +311,22 @@ def test_png_rings_only_turning_layers_and_drops_the_legend_entry_without_any(tm
     figure = info_plane_figure(early)
     assert _rings(figure) == []
     assert PEAK_LABEL not in _legend_labels(figure)
+
+
+def test_mi_curves_give_epoch_0_its_own_place_left_of_epoch_1(tmp_path):
+    # On a log axis of the epoch, epoch 0 drawn at 1 lay on top of epoch 1: every curve began
+    # with a vertical jump. The axis is the other figures' log of epoch + 1, its ticks named.
+    from ibtui.export.mi_curves import mi_curves_figure
+
+    record = load_run(fake_run(tmp_path / "run", epochs=300))
+    epochs = [s.epoch for s in record.snapshots]
+    assert epochs[:2] == [0, 1]
+    figure = mi_curves_figure(record)
+    for ax in figure.axes:
+        assert ax.get_xscale() == "log"
+        for line in ax.get_lines():
+            np.testing.assert_array_equal(line.get_xdata(), np.array(epochs, dtype=float) + 1)
+        left, _ = ax.get_xlim()
+        assert left < 1  # epoch 0, at x = 1, is inside the axes
+        ticks = dict(zip(ax.get_xticks(), (t.get_text() for t in ax.get_xticklabels())))
+        assert ticks[1.0] == "0" and ticks[11.0] == "10" and ticks[101.0] == "100"
