@@ -365,8 +365,7 @@ class Recorder:
                 self._draw_figures()
         finally:
             if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+                self._end_pool()
         if skipped is not None and exc_type is None:
             raise skipped
         return False
@@ -383,6 +382,15 @@ class Recorder:
             warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=3)
         finally:
             self.timings["figures"] = time.perf_counter() - drawing
+
+    def _end_pool(self) -> None:
+        """End the estimator process now that every task has been awaited: terminated, not asked
+        to exit (a process that imported torch, numba and matplotlib takes seconds to tear
+        itself down, which the user's loop would wait for), then reaped."""
+        pool, self._pool = self._pool, None
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
     @property
     def run_dir(self) -> Path:

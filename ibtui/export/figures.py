@@ -34,11 +34,16 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("png",), pool: E
                 futures[name] = pool.submit(export_figure, record.path, name, formats)
         except RuntimeError:  # BrokenExecutor, or a pool already shut down
             pass  # the rest are drawn here below
-        for name, future in futures.items():
+        failed: Exception | None = None
+        for name, future in futures.items():  # every one awaited, so none is still writing after
             try:
                 done[name] = future.result()
             except BrokenExecutor:
                 pass
+            except Exception as error:  # noqa: BLE001 - raised below, once all have ended
+                failed = failed or error
+        if failed is not None:
+            raise failed
     written = []
     for name in FIGURE_FILES:
         if name not in done:
