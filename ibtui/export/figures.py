@@ -3,7 +3,8 @@
 The drawing is in png.py (and mi_curves.py); this module only decides where each figure is drawn,
 and imports matplotlib only where one is drawn here. At the end of `ibtui run` the estimator
 processes draw every figure, so the run's own process never imports matplotlib (about a second of
-CPU that would compete with the drawing for the same cores).
+CPU that would compete with the drawing for the same cores); ibtui.Recorder hands them to its
+estimator process too, after `prepare` has imported matplotlib there while it idled.
 """
 
 from __future__ import annotations
