@@ -298,7 +298,8 @@ class Recorder:
                 if self.png:  # the figures are drawn there at the end: matplotlib is imported now
                     from ibtui.export.figures import prepare
 
-                    self._pool.submit(prepare)
+                    for _ in range(self.processes):  # one each, as warm_up
+                        self._pool.submit(prepare)
             except (OSError, RuntimeError, BrokenProcessPool):
                 self._pool = None
         if 0 in self._scheduled:
