@@ -16,8 +16,9 @@ overhead is that over the plain loop of the same repeat. Printed beside it: wher
 time went (``Recorder.timings``: probe passes in the loop, waiting at the end, figures) and the
 estimates' own work in seconds, which on 2 cores bounds the overhead from below: one core trains,
 the other estimates, so the wall is at least the estimating time plus the last snapshot's.
-CPU seconds (this process, and the estimator process once ended) are printed too: under load the
-wall times swing, the work does not. The target (issue 16) is an overhead of at most 10 %.
+CPU seconds (this process, and the estimator process once ended, which also imports matplotlib
+while it idles and draws the figures at close) are printed too: under load the wall times swing,
+the work does not. The target (issue 16) is an overhead of at most 10 %.
 """
 
 from __future__ import annotations

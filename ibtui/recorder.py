@@ -28,8 +28,10 @@ or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the
 stays bounded on slow estimates). The process is started, and its kernels compiled on a tiny
 warm-up estimate, when the recorder opens, so that this happens while the user's loop trains.
 At the end of the block the loop no longer needs its core: the calling thread estimates the
-newest snapshots not yet started in the process while the process works from the oldest, and
-matplotlib is imported meanwhile for the figures. ``timings`` says where the seconds went.
+newest snapshots not yet started in the process while the process works from the oldest. The
+figures are drawn in the estimator process too, which imported matplotlib while it idled during
+training (``ibtui.export.figures.prepare``), so the user's process never imports it; only when
+that process is gone or breaks are they drawn here. ``timings`` says where the seconds went.
 
 The result is an ordinary run directory written through ``RunStore`` (the same events as
 ``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
@@ -293,6 +295,11 @@ class Recorder:
                 # Started now, each process imports torch and loads the kernels for `info`
                 # meanwhile; spawned without re-importing the user's __main__ (engine/processes.py).
                 self._pool = workers.estimator_pool(self.processes, 1, info)
+                if self.png:  # the figures are drawn there at the end: matplotlib is imported now
+                    from ibtui.export.figures import prepare
+
+                    for _ in range(self.processes):  # one each, as warm_up
+                        self._pool.submit(prepare)
             except (OSError, RuntimeError, BrokenProcessPool):
                 self._pool = None
         if 0 in self._scheduled:
@@ -333,7 +340,7 @@ class Recorder:
         self._open = False
         skipped: BaseException | None = None
         draining = time.perf_counter()
-        if self.png:  # matplotlib's import overlaps the wait for the estimates
+        if self.png and self._pool is None:  # drawn here: matplotlib's import overlaps the wait
             threading.Thread(target=importlib.import_module, args=("ibtui.export.png",), daemon=True).start()
         try:
             self._drain()
@@ -341,7 +348,7 @@ class Recorder:
             skipped = error
             self._pending.clear()
         finally:
-            if self._pool is not None:
+            if self._pool is not None and (skipped is not None or not self.png):
                 self._pool.shutdown(wait=skipped is None, cancel_futures=True)
                 self._pool = None
             self.timings["draining"] = time.perf_counter() - draining
@@ -354,18 +361,37 @@ class Recorder:
             ended = self._last_epoch >= self.config.train.epochs and exc_type is None and skipped is None
             self.store.handle(RunFinished(self.run_id, "finished" if ended else "interrupted", self._last_epoch, elapsed))
         self.store.close()
-        if self.png:
-            drawing = time.perf_counter()
-            try:
-                from ibtui.export.png import export_run
-
-                export_run(self.out)
-            except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
-                warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=2)
-            self.timings["figures"] = time.perf_counter() - drawing
+        try:
+            if self.png:
+                self._draw_figures()
+        finally:
+            if self._pool is not None:
+                self._end_pool()
         if skipped is not None and exc_type is None:
             raise skipped
         return False
+
+    def _draw_figures(self) -> None:
+        """The PNGs, drawn in the estimator process (matplotlib was imported there while it idled,
+        figures.prepare), or here when it is gone or breaks; ``timings["figures"]`` is the wait."""
+        from ibtui.export.figures import export_run
+
+        drawing = time.perf_counter()
+        try:
+            export_run(self.out, pool=self._pool)
+        except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
+            warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=3)
+        finally:
+            self.timings["figures"] = time.perf_counter() - drawing
+
+    def _end_pool(self) -> None:
+        """End the estimator process now that every task has been awaited: terminated, not asked
+        to exit (a process that imported torch, numba and matplotlib takes seconds to tear
+        itself down, which the user's loop would wait for), then reaped."""
+        pool, self._pool = self._pool, None
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
     @property
     def run_dir(self) -> Path:

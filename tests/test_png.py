@@ -311,3 +311,49 @@ def test_png_rings_only_turning_layers_and_drops_the_legend_entry_without_any(tm
     figure = info_plane_figure(early)
     assert _rings(figure) == []
     assert PEAK_LABEL not in _legend_labels(figure)
+
+
+def test_mi_curves_give_epoch_0_its_own_place_left_of_epoch_1(tmp_path):
+    # On a log axis of the epoch, epoch 0 drawn at 1 lay on top of epoch 1: every curve began
+    # with a vertical jump. The axis is the other figures' log of epoch + 1, its ticks named.
+    from ibtui.export.mi_curves import mi_curves_figure
+
+    record = load_run(fake_run(tmp_path / "run", epochs=300))
+    epochs = [s.epoch for s in record.snapshots]
+    assert epochs[:2] == [0, 1]
+    figure = mi_curves_figure(record)
+    for ax in figure.axes:
+        assert ax.get_xscale() == "log"
+        for line in ax.get_lines():
+            np.testing.assert_array_equal(line.get_xdata(), np.array(epochs, dtype=float) + 1)
+        left, _ = ax.get_xlim()
+        assert left < 1  # epoch 0, at x = 1, is inside the axes
+        ticks = dict(zip(ax.get_xticks(), (t.get_text() for t in ax.get_xticklabels())))
+        assert ticks[1.0] == "0" and ticks[11.0] == "10" and ticks[101.0] == "100"
+
+
+def test_snr_log_axes_label_the_same_ticks_in_plain_text(tmp_path):
+    # matplotlib's log labels ("10^-2", "2x10^-1" on a short axis) without mathtext's parser
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    from ibtui.export.png import PlainLogFormatter, plain_math
+
+    assert PlainLogFormatter()(0.01) == "10⁻²" and PlainLogFormatter()(10.0) == "10¹"
+    assert plain_math(r"$\mathdefault{2\times10^{-1}}$") == "2×10⁻¹"
+    short = Figure()
+    ax = short.subplots()
+    ax.set_yscale("log")
+    ax.set_ylim(0.15, 0.9)  # under a decade: matplotlib labels the minor ticks
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+    FigureCanvasAgg(short).draw()
+    reference = LogFormatterSciNotation(labelOnlyBase=False)
+    reference.set_axis(ax.yaxis)
+    reference.set_locs(ax.yaxis.get_minorticklocs())
+    labels = [t.get_text() for t in ax.yaxis.get_minorticklabels()]
+    assert "2×10⁻¹" in labels and labels == [plain_math(reference(v)) for v in ax.yaxis.get_minorticklocs()]
+    figure = snr_figure(load_run(fake_run(tmp_path / "run", epochs=300, grad=True)))
+    FigureCanvasAgg(figure).draw()
+    texts = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)]
+    assert any(t.startswith("10") for t in texts) and not any("$" in t for t in texts)

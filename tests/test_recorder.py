@@ -349,3 +349,71 @@ def test_at_the_end_this_thread_estimates_the_newest_snapshots_beside_the_busy_p
     snapshots = load_run(tmp_path / "r").snapshots
     assert [s.epoch for s in snapshots] == list(range(7))
     assert [s.mi for s in snapshots] == [s.mi for s in load_run(tmp_path / "plain").snapshots]
+
+
+class _FailingPool:
+    """Stands in for the estimator process at close: every task's future fails with `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.tasks, self.shut = error, [], False
+
+    def submit(self, fn, *args, **kwargs):
+        from concurrent.futures import Future
+
+        self.tasks.append(getattr(fn, "__name__", fn))
+        future = Future()
+        future.set_exception(self.error)
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.shut = True
+
+
+def test_figures_a_broken_process_leaves_undone_are_drawn_here(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+
+    x, y = probe_set(40)
+    pool = _FailingPool(BrokenProcessPool("gone"))
+    with Recorder(small_cnn(), x, y, tmp_path / "r", layers=["4", "6"], epochs=2, processes=0) as rec:
+        for epoch in range(2):
+            rec.epoch_end(epoch)
+        rec._pool = pool  # the estimates are done; only the figures go to the (broken) process
+    assert pool.tasks == ["export_figure"] * 4 and pool.shut
+    for name in ("info_plane.png", "loss.png", "mi_curves.png"):
+        assert (tmp_path / "r" / name).stat().st_size > 0
+    assert rec.timings["figures"] > 0
+
+
+def test_a_figure_failing_in_the_process_never_hides_the_users_exception(tmp_path):
+    x, y = probe_set(40)
+    pool = _FailingPool(ValueError("no figure"))
+    with pytest.raises(ZeroDivisionError), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Recorder(small_cnn(), x, y, tmp_path / "r", layers=["4", "6"], epochs=5, processes=0) as rec:
+            rec.epoch_end(0)
+            rec._pool = pool
+            raise ZeroDivisionError
+    assert pool.shut
+    assert any("could not draw the figures" in str(w.message) and "no figure" in str(w.message) for w in caught)
+    record = load_run(tmp_path / "r")
+    assert record.summary["status"] == "failed" and [s.epoch for s in record.snapshots] == [0, 1]
+
+
+@pytest.mark.slow
+def test_the_estimator_process_draws_the_figures_and_the_users_process_never_imports_matplotlib(tmp_path):
+    code = (
+        "import sys, torch\n"
+        "from tests.test_recorder import probe_set, small_cnn\n"
+        "import ibtui\n"
+        "x, y = probe_set(40)\n"
+        f"with ibtui.Recorder(small_cnn(), x, y, {str(tmp_path / 'r')!r}, layers=['4', '6'], epochs=3, processes=1) as rec:\n"
+        "    for epoch in range(3):\n"
+        "        rec.epoch_end(epoch)\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported in the recording process'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=240,
+                            env={"PYTHONPATH": str(REPO), "PATH": "", "PYTHONHASHSEED": "0"}, check=False)
+    assert result.returncode == 0, result.stderr
+    for name in ("info_plane.png", "loss.png", "mi_curves.png"):
+        assert (tmp_path / "r" / name).stat().st_size > 0
+    assert not (tmp_path / "r" / "snr.png").exists()  # no gradients recorded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogFormatterSciNotation,
+    MaxNLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 
 from ibtui.config import short_number, what_ran
 from ibtui.export.figures import export_figure, export_run  # noqa: F401 (the public entry points)
@@ -76,13 +84,31 @@ def write_figure(record: RunRecord, name: str, formats: tuple[str, ...]) -> list
 
 
 def save_figure(figure: Figure, path: Path, dpi: int = DPI, format: str = "png") -> None:
-    """Render with Agg (png) or matplotlib's vector backends (svg, pdf) and replace path atomically."""
-    FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
+    """Render with Agg (png) or matplotlib's vector backends (svg, pdf) and replace path atomically.
+
+    A png is printed by the canvas itself, in one draw that lays the figure out first: savefig
+    would lay it out inside a whole draw whose pixels it discards, then draw everything (every
+    tick label measured and placed) a second time."""
+    canvas = FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
-    # A fixed date and no random ids keep vector files byte-identical for identical figures.
-    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(format)
-    figure.savefig(buffer, format=format, dpi=dpi, metadata=metadata)
+    if format == "png":
+        figure.set_dpi(dpi)
+        canvas.print_png(buffer)
+    else:
+        # A fixed date and no random ids keep vector files byte-identical for identical figures.
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}[format]
+        figure.savefig(buffer, format=format, dpi=dpi, metadata=metadata)
     write_atomic(Path(path), buffer.getvalue())
+
+
+def warm_up() -> None:
+    """Draw and print a tiny figure with text (figures.prepare): loads the font, and builds
+    mathtext's parser (the titles' $\\sigma^2$), which a process's first figure would otherwise pay for."""
+    fig = Figure(figsize=(1.0, 1.0), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("$\\sigma^2$", fontsize=TITLE_SIZE)
+    ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
+    FigureCanvasAgg(fig).print_png(io.BytesIO())
 
 
 def info_plane_figure(record: RunRecord) -> Figure:
@@ -270,6 +296,9 @@ def snr_figure(record: RunRecord) -> Figure | None:
         snr_ax.plot(x, mean_ratio[:, layer], color=colours[layer], lw=1.4)
     for ax in (norm_ax, snr_ax):
         ax.set_yscale("log")
+        # the labels log axes give (10^-2; 2x10^-1 on a short one), as plain text, not mathtext
+        ax.yaxis.set_major_formatter(PlainLogFormatter())
+        ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
         _epoch_axis(ax, epochs)
         _style(ax)
     snr_ax.axhline(1.0, color="0.45", lw=0.8, ls=":", zorder=0)
@@ -307,6 +336,27 @@ def estimator_title(estimator: str, record: RunRecord) -> str:
 
 
 # -- pieces ------------------------------------------------------------------------------------
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (the same ticks labelled, the same numbers) written in plain
+    text with Unicode superscripts: "10⁻²", "2×10⁻¹". Mathtext would build and run its parser
+    for each label, the largest cost of drawing a figure with log axes."""
+
+    def __call__(self, x, pos=None) -> str:
+        return plain_math(super().__call__(x, pos))
+
+
+def plain_math(text: str) -> str:
+    r"""A label of matplotlib's log formatters in plain text: "$\mathdefault{10^{-2}}$" -> "10⁻²"."""
+    if not (text.startswith("$") and text.endswith("$")):
+        return text
+    body = text[1:-1].replace(r"\mathdefault", "").replace(r"\times", "×")
+    body = re.sub(r"\^\{?([-0-9]+)\}?", lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+    return body.replace("{", "").replace("}", "")
 
 
 def _header(record: RunRecord, what: str, width_inches: float) -> str:
