@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import sys
 import threading
 import time
@@ -112,7 +113,11 @@ class Recorder:
     set), ``processes`` (estimator processes; 0 estimates in the calling thread), ``name`` /
     ``dataset`` (how titles name the run and the probe data), ``train`` (a dict of
     ``[train]`` settings to record, e.g. ``{"optimizer": "sgd", "lr": 0.01}``), ``png`` (write
-    the figures at the end), ``batch_size`` (probe samples per forward pass).
+    the figures at the end), ``batch_size`` (probe samples per forward pass), ``torch_threads``
+    (torch's intra-op threads in this process while the block runs, restored at its end: "auto"
+    gives a CPU model's loop the cores the estimator processes leave free, since torch's threads
+    spinning at their barriers beside a busy estimator process slow the loop more than one
+    thread fewer does; None leaves torch's setting alone; a number sets it).
     """
 
     def __init__(
@@ -141,6 +146,7 @@ class Recorder:
         png: bool = True,
         batch_size: int = PROBE_BATCH,
         save_activations: bool = False,
+        torch_threads: int | str | None = "auto",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise RecorderError(f"the recorder needs a torch.nn.Module, not {type(model).__name__}.")
@@ -150,11 +156,15 @@ class Recorder:
             raise RecorderError(f"processes must be 0 or more, not {processes!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise RecorderError(f"batch_size must be a positive whole number, not {batch_size!r}.")
+        if not (torch_threads in ("auto", None) or (isinstance(torch_threads, int) and not isinstance(torch_threads, bool) and torch_threads >= 1)):
+            raise RecorderError(f"torch_threads must be \"auto\", None or a whole number >= 1, not {torch_threads!r}.")
         self.model = model
         self.out = Path(out)
         self.processes = processes
         self.png = png
         self.batch_size = batch_size
+        self.torch_threads = torch_threads
+        self._threads_before: int | None = None
         self.device = _model_device(model)
         self._inputs, self.labels = _probe_set(inputs, labels, _model_dtype(model))
         try:
@@ -288,6 +298,7 @@ class Recorder:
             np.save(buffer, self.mi_labels)
             write_atomic(self.out / ACTIVATIONS_DIR / LABELS_FILE, buffer.getvalue())
         self._open = True
+        self._share_cores()
         if self.processes > 0:
             from ibtui.engine import workers
 
@@ -338,6 +349,9 @@ class Recorder:
         if not self._open:
             return False
         self._open = False
+        if self._threads_before is not None:  # the loop is done: its threads back, for the drain too
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
         skipped: BaseException | None = None
         draining = time.perf_counter()
         if self.png and self._pool is None:  # drawn here: matplotlib's import overlaps the wait
@@ -370,6 +384,20 @@ class Recorder:
         if skipped is not None and exc_type is None:
             raise skipped
         return False
+
+    def _share_cores(self) -> None:
+        """Set torch's intra-op threads for the block (see torch_threads); the count before is
+        kept for __exit__."""
+        wanted = self.torch_threads
+        if wanted == "auto":
+            if self.processes == 0 or self.device.type != "cpu":
+                return
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            wanted = min(torch.get_num_threads(), max(1, cores - self.processes))
+        if wanted is None or wanted == torch.get_num_threads():
+            return
+        self._threads_before = torch.get_num_threads()
+        torch.set_num_threads(wanted)
 
     def _draw_figures(self) -> None:
         """The PNGs, drawn in the estimator process (matplotlib was imported there while it idled,

@@ -417,3 +417,33 @@ def test_the_estimator_process_draws_the_figures_and_the_users_process_never_imp
     for name in ("info_plane.png", "loss.png", "mi_curves.png"):
         assert (tmp_path / "r" / name).stat().st_size > 0
     assert not (tmp_path / "r" / "snr.png").exists()  # no gradients recorded
+
+
+def test_the_recorder_shares_the_cores_with_its_estimator_process_and_restores_torch_threads(tmp_path, monkeypatch):
+    # "auto": a CPU model's loop gets the cores the estimator processes leave (at least one),
+    # and the caller's count is back when the block ends; None leaves it alone.
+    import os
+
+    import torch
+    from torch import nn
+
+    import ibtui
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+        x, y = torch.randn(40, 4), torch.arange(40) % 2
+        seen = []
+        with ibtui.Recorder(model, x, y, tmp_path / "auto", epochs=2, processes=1, png=False) as rec:
+            seen.append(torch.get_num_threads())
+            rec.epoch_end(1)
+        assert seen == [1] and torch.get_num_threads() == 2
+        with ibtui.Recorder(model, x, y, tmp_path / "keep", epochs=2, processes=1, png=False, torch_threads=None) as rec:
+            seen.append(torch.get_num_threads())
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        with pytest.raises(ibtui.RecorderError, match="torch_threads"):
+            ibtui.Recorder(model, x, y, tmp_path / "bad", epochs=2, torch_threads=0)
+    finally:
+        torch.set_num_threads(before)
