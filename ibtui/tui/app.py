@@ -416,6 +416,7 @@ class IbtuiApp(RunActions, App):
     def _run_over(self) -> None:
         self.query_one(SettingsForm).set_locked(False)
         self.mutate_reactive(IbtuiApp.run_state)  # no longer active: the keys change
+        self.refresh_bindings()  # and the footer shows it even when the last drain already did
         self.draw_plane()
         self.draw_curves()
         self.show_status()
