@@ -760,6 +760,18 @@ def _snapshot_app(tmp_path: Path) -> IbtuiApp:
     return app
 
 
+async def _run_to_end_and_settle(pilot):
+    """Start a run and wait until everything its end produces has landed (the run's end, the
+    figures, the verdicts and their three notifications), then clear the notifications: a toast
+    posted after the clear would otherwise cover the snapshot, depending on which came first."""
+    await pilot.press("s")
+    ends = {"Run finished", "PNGs written", "Compression verdicts"}
+    await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app._exporter.calls and pilot.app.verdicts is not None
+                   and ends <= {n.title for n in pilot.app._notifications})
+    pilot.app.clear_notifications()
+    await pilot.pause(0.3)
+
+
 def test_snapshot_settings(snap_compare, tmp_path):
     assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE)
 
@@ -767,13 +779,7 @@ def test_snapshot_settings(snap_compare, tmp_path):
 def test_snapshot_finished_run(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    async def run_to_end(pilot):
-        await pilot.press("s")
-        await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app._exporter.calls)
-        pilot.app.clear_notifications()
-        await pilot.pause(0.3)
-
-    assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE, run_before=run_to_end)
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=SIZE, run_before=_run_to_end_and_settle)
 
 
 def test_snapshot_finished_run_at_80x24(snap_compare, tmp_path, monkeypatch):
@@ -781,13 +787,7 @@ def test_snapshot_finished_run_at_80x24(snap_compare, tmp_path, monkeypatch):
     accuracy plots with room for their points; the form folds away while a run trains (f)."""
     monkeypatch.chdir(tmp_path)
 
-    async def run_to_end(pilot):
-        await pilot.press("s")
-        await wait_for(pilot, lambda: run_finished(pilot.app) and pilot.app._exporter.calls and pilot.app.verdicts is not None)
-        pilot.app.clear_notifications()
-        await pilot.pause(0.3)
-
-    assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_to_end)
+    assert snap_compare(_snapshot_app(tmp_path), terminal_size=(80, 24), run_before=_run_to_end_and_settle)
 
 
 def test_form_folds_away_at_80_columns_and_f_brings_it_back(tmp_path):
