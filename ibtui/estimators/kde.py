@@ -295,7 +295,7 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
         work = difference_tasks(layers)
         parts = run_blocks(lambda task: kernel.task_sums(task[3], block_start, task[1], task[2]), work)
         by_layer: dict[int, list] = {layer: [] for layer in layers}
-        for (layer, lo, _, _), part in sorted(zip(work, parts), key=lambda done: done[0][:2]):
+        for (layer, _, _, _), part in zip(work, parts):  # the sort above kept each layer's range order
             by_layer[layer].append(part)
         for layer, layer_parts in by_layer.items():
             outs[layer] = kernel.row_sums(layer_parts, n)
