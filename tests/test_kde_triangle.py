@@ -10,24 +10,26 @@ import pytest
 kde_cpu = pytest.importorskip("ibtui.estimators._kde_cpu")
 
 
-def _exact_row_sums(t: np.ndarray, labels: np.ndarray, s2: float) -> np.ndarray:
-    """(4, N) float64: sums of exp(-D/(8 s2)) and exp(-D/(2 s2)) over all j, then over i's class,
-    with the kernel's clamps (exponent >= -126 in base 2, upper term >= 2^-126)."""
+def _exact_row_sums(t: np.ndarray, labels: np.ndarray, s2: float, bounds=("lower", "upper")) -> np.ndarray:
+    """(2 B, N) float64: per bound, the sums of exp(-D/(w s2)) (w = 8 lower, 2 upper) over all j,
+    then over i's class, with the kernel's clamp (exponent >= -126 in base 2)."""
     d2 = ((t[:, None, :] - t[None, :, :]) ** 2).sum(-1)
-    e = np.exp2(np.maximum(-d2 * math.log2(math.e) / (8 * s2), -126.0))
-    u = np.maximum(e, 2.0**-31.5) ** 4
     same = labels[:, None] == labels[None, :]
-    return np.stack([e.sum(1), u.sum(1), (e * same).sum(1), (u * same).sum(1)])
+    out = []
+    for bound in bounds:
+        k = np.exp2(np.maximum(-d2 * math.log2(math.e) / ({"lower": 8, "upper": 2}[bound] * s2), -126.0))
+        out += [k.sum(1), (k * same).sum(1)]
+    return np.stack(out)
 
 
-def _kernel_row_sums(t: np.ndarray, labels: np.ndarray, s2: float) -> np.ndarray:
+def _kernel_row_sums(t: np.ndarray, labels: np.ndarray, s2: float, bounds=("lower", "upper")) -> np.ndarray:
     order = np.argsort(labels, kind="stable")
     counts = np.bincount(labels)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    block_start = np.repeat(bounds[:-1], counts).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    block_start = np.repeat(starts[:-1], counts).astype(np.int64)
     cols = kde_cpu.scaled_columns(t[order], s2)
-    parts = [kde_cpu.task_sums(cols, block_start, lo, hi) for lo, hi in kde_cpu.tasks(len(t))]
-    sums = np.empty((4, len(t)))
+    parts = [kde_cpu.task_sums(cols, block_start, bounds, lo, hi) for lo, hi in kde_cpu.tasks(len(t))]
+    sums = np.empty((2 * len(bounds), len(t)))
     sums[:, order] = kde_cpu.row_sums(parts, len(t))
     return sums
 
@@ -52,15 +54,27 @@ def test_row_sums_match_the_float64_formula(n, d, classes):
     got = _kernel_row_sums(t, labels, 0.05)
     want = _exact_row_sums(t, labels, 0.05)
     assert np.allclose(got, want, rtol=2e-6, atol=1e-30)
-    assert np.all(got[2:] >= 1.0)  # every row's class sum holds its own term, exactly 1
+    assert np.all(got[1::2] >= 1.0)  # every row's class sum holds its own term, exactly 1
+
+
+@pytest.mark.parametrize("bound", ["lower", "upper"])
+def test_one_bound_alone_is_bitwise_its_part_of_both(bound):
+    rng = np.random.default_rng(7)
+    t = np.tanh(rng.normal(size=(900, 6)) * 2)
+    labels = rng.integers(0, 3, 900)
+    both = _kernel_row_sums(t, labels, 1e-3)
+    alone = _kernel_row_sums(t, labels, 1e-3, (bound,))
+    assert np.array_equal(alone, both[:2] if bound == "lower" else both[2:])
+    assert np.allclose(alone, _exact_row_sums(t, labels, 1e-3, (bound,)), rtol=2e-6, atol=1e-30)
 
 
 def test_identical_points_give_exact_counts():
     t = np.zeros((300, 4))
     labels = np.repeat([0, 1, 2], [100, 150, 50])
     got = _kernel_row_sums(t, labels, 1e-3)
-    assert np.array_equal(got[0], np.full(300, 300.0)) and np.array_equal(got[1], np.full(300, 300.0))
-    assert np.array_equal(got[2], np.bincount(labels)[labels].astype(float))
+    assert np.array_equal(got[0], np.full(300, 300.0)) and np.array_equal(got[2], np.full(300, 300.0))
+    assert np.array_equal(got[1], np.bincount(labels)[labels].astype(float))
+    assert np.array_equal(got[3], np.bincount(labels)[labels].astype(float))
 
 
 def test_tasks_cover_every_row_once_with_about_equal_pairs():

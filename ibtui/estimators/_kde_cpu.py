@@ -1,20 +1,25 @@
 """The KDE's kernel sums on the CPU, as one fused loop compiled by numba.
 
-For one layer, with a_i = t_i * sqrt(c) and c = log2(e) / (8 s2), this computes
+For one layer, with a_i = t_i * sqrt(c), c = log2(e) / (8 s2), and each bound's factor f (1 for the
+lower bound, w = 8; 4 for the upper, w = 2), this computes
 
-    e_ij = 2^max(-|a_i - a_j|^2, -126)      (the lower bound's kernel, exp(-D_ij / (8 s2)))
-    u_ij = max(e_ij, 2^-31.5)^4              (the upper bound's, exp(-D_ij / (2 s2)))
+    k_ij = 2^max(-f |a_i - a_j|^2, -126)      (exp(-D_ij / (w s2)), D_ij = |t_i - t_j|^2)
 
-and every row's sums of both over all j and over j in i's class (samples sorted by label, so a
-class is one contiguous block of columns). Why a compiled loop rather than torch operations:
-torch makes about nine passes over every stripe of the N x N matrix (product, clamp, exp2,
-squarings, sums), each a separate call that writes memory and, in Python threads, takes the GIL.
-The fused loop reads only the points' coordinates and keeps the intermediates in registers or
-in a chunk-sized scratch buffer, and threads scale because it holds no GIL (figures in
-docs/performance.md, measured by benchmarks/bench_mi.py).
+and every row's sum of k over all j and over j in i's class (samples sorted by label, so a class
+is one contiguous block of columns). Why a compiled loop rather than torch operations: torch
+makes about nine passes over every stripe of the N x N matrix (product, clamp, exp2, sums), each a
+separate call that writes memory and, in Python threads, takes the GIL. The fused loop reads only
+the points' coordinates and keeps the intermediates in registers, and threads scale because it
+holds no GIL (figures in docs/performance.md, measured by benchmarks/bench_mi.py).
+
+One bound per loop: for both bounds, each row runs the column loop twice (the squared distances
+of the coordinates before the last GROUP are shared). A loop that added each term to two column
+accumulators (the lower term and its fourth power) needed more run-time alias checks than LLVM's
+vectoriser emits and ran partly scalar; with one accumulator the whole loop vectorises, so the
+usual single bound costs about half, and both about what the two-sum loop did.
 
 Symmetry: the kernel is symmetric, so only the pairs j < i are computed. Each term is added to
-row i's sums (in registers) and to column j's (float32 accumulators, moved into float64 every
+row i's sum (in registers) and to column j's (float32 accumulators, moved into float64 every
 _FLUSH rows); a row's total is its row part + its column part + 1 for j = i (D_ii = 0 exactly
 and exp2(0) = 1 exactly). The rows are cut into `tasks(n)` ranges of equal pair counts, fixed
 by N alone; each task returns its own row and column sums and the column sums are added in task
@@ -36,10 +41,7 @@ Numerics, which the tests hold against float64 formulas:
   error does not grow with N.
 
 Loop shapes (numba 0.68, AVX2): loops index 1-D views from zero, since `for j in range(lo, hi)`
-was left unvectorised (10x slower); and the terms are first written to a scratch buffer, then
-added to the two column accumulators in a second loop, because one loop that reads five arrays
-and updates two more needs more run-time alias checks than LLVM's vectoriser allows, and ran
-scalar (2x slower).
+was left unvectorised (10x slower).
 """
 
 from __future__ import annotations
@@ -58,55 +60,46 @@ GROUP = 4
 _CHUNK = 2048  # a row's columns added in float32 before the float64 accumulation
 _FLUSH = 256  # rows whose terms a column adds in float32 before the float64 accumulation
 _TASKS = 16  # row ranges per layer (fixed, so the sums do not depend on the thread count)
-_UPPER_FLOOR = np.float32(2.0**-31.5)  # (2^-31.5)^4 = 2^-126
+# Each bound's factor on the exponent: exp(-D / (w s2)) with w = 8 / f.
+FACTORS = {"lower": 1.0, "upper": 4.0}
 
 
 @njit(inline="always", fastmath=_FAST, boundscheck=False)
-def _range_sums(cols, base, point, partial, lo, hi, col_e, col_u, scratch):
-    """(sum of e_ij, sum of u_ij) over columns j in [lo, hi), in float64, each term also added to
-    col_e[j] and col_u[j]; `partial` holds the squared distances over the coordinates before
-    `base`, `point` is row i's coordinates."""
+def _range_sum(cols, base, point, partial, factor, lo, hi, col):
+    """The sum of k_ij over columns j in [lo, hi), in float64, each term also added to col[j];
+    `partial` holds the squared distances over the coordinates before `base`, `point` is row i's
+    coordinates, `factor` is the bound's f."""
+    minus = -factor
     t0, t1, t2, t3 = point[base], point[base + 1], point[base + 2], point[base + 3]
-    sum_e = 0.0
-    sum_u = 0.0
+    total = 0.0
     for start in range(lo, hi, _CHUNK):
         stop = min(start + _CHUNK, hi)
         c0, c1, c2, c3 = cols[base][start:stop], cols[base + 1][start:stop], cols[base + 2][start:stop], cols[base + 3][start:stop]
         before = partial[start:stop]
-        terms = scratch[: stop - start]
-        run_e = np.float32(0.0)
+        into = col[start:stop]
+        run = np.float32(0.0)
         for j in range(c0.shape[0]):
             d0, d1, d2, d3 = t0 - c0[j], t1 - c1[j], t2 - c2[j], t3 - c3[j]
             squared = before[j] + (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
-            e = _exp2(max(-squared, _LOWEST))
-            terms[j] = e
-            run_e += e
-        into_e, into_u = col_e[start:stop], col_u[start:stop]
-        run_u = np.float32(0.0)
-        for j in range(terms.shape[0]):
-            e = terms[j]
-            u = max(e, _UPPER_FLOOR)
-            u = u * u
-            u = u * u
-            run_u += u
-            into_e[j] += e
-            into_u[j] += u
-        sum_e += run_e
-        sum_u += run_u
-    return sum_e, sum_u
+            k = _exp2(max(minus * squared, _LOWEST))
+            into[j] += k
+            run += k
+        total += run
+    return total
 
 
 @njit(nogil=True, fastmath=_FAST, boundscheck=False, cache=True)
-def triangle_sums(cols, block_start, row_lo, row_hi, rows_out, cols_out):
-    """The pairs (i, j) with row_lo <= i < row_hi and j < i. rows_out (4, row_hi - row_lo) gets
-    row i's (sum e, sum u) over j outside i's class, then over j in it; cols_out (4, row_hi),
-    zeros on entry, gets column j's sums in the same order (over the task's rows i > j). cols is
-    (GROUP * g, N) float32 from scaled_columns; block_start[i] is the first column of i's class."""
+def triangle_sums(cols, block_start, factors, row_lo, row_hi, rows_out, cols_out):
+    """The pairs (i, j) with row_lo <= i < row_hi and j < i, for each bound's factor in `factors`
+    (float32). rows_out (2 B, row_hi - row_lo) gets, per bound, row i's sum of k_ij over j
+    outside i's class, then over j in it; cols_out (2 B, row_hi), zeros on entry, gets column j's
+    sums in the same order (over the task's rows i > j). cols is (GROUP * g, N) float32 from
+    scaled_columns; block_start[i] is the first column of i's class."""
     width = cols.shape[0]
     last = width - GROUP
+    sums = 2 * factors.shape[0]
     partial = np.zeros(max(row_hi, 1), np.float32)
-    acc = np.zeros((4, max(row_hi, 1)), np.float32)
-    scratch = np.empty(_CHUNK, np.float32)
+    acc = np.zeros((sums, max(row_hi, 1)), np.float32)
     pending = 0
     for i in range(row_lo, row_hi):
         point = cols[:, i].copy()
@@ -122,16 +115,13 @@ def triangle_sums(cols, block_start, row_lo, row_hi, rows_out, cols_out):
                     diff = tk - row[j]
                     ahead[j] += diff * diff
         a = block_start[i]
-        other_e, other_u = _range_sums(cols, last, point, partial, 0, a, acc[0], acc[1], scratch)
-        same_e, same_u = _range_sums(cols, last, point, partial, a, i, acc[2], acc[3], scratch)
         r = i - row_lo
-        rows_out[0, r] = other_e
-        rows_out[1, r] = other_u
-        rows_out[2, r] = same_e
-        rows_out[3, r] = same_u
+        for b in range(factors.shape[0]):
+            rows_out[2 * b, r] = _range_sum(cols, last, point, partial, factors[b], 0, a, acc[2 * b])
+            rows_out[2 * b + 1, r] = _range_sum(cols, last, point, partial, factors[b], a, i, acc[2 * b + 1])
         pending += 1
         if pending == _FLUSH or i == row_hi - 1:
-            for q in range(4):
+            for q in range(sums):
                 source, target = acc[q][:i], cols_out[q][:i]
                 for j in range(source.shape[0]):
                     target[j] += source[j]
@@ -146,23 +136,26 @@ def tasks(n: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if lo < hi]
 
 
-def task_sums(cols: np.ndarray, block_start: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """One task's (rows_out, cols_out) from triangle_sums."""
-    rows_out = np.empty((4, hi - lo))
-    cols_out = np.zeros((4, hi))
-    triangle_sums(cols, block_start, lo, hi, rows_out, cols_out)
+def task_sums(cols: np.ndarray, block_start: np.ndarray, bounds: tuple[str, ...], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """One task's (rows_out, cols_out) from triangle_sums, for `bounds` ("lower", "upper")."""
+    factors = np.array([FACTORS[bound] for bound in bounds], np.float32)
+    rows_out = np.empty((2 * len(bounds), hi - lo))
+    cols_out = np.zeros((2 * len(bounds), hi))
+    triangle_sums(cols, block_start, factors, lo, hi, rows_out, cols_out)
     return rows_out, cols_out
 
 
 def row_sums(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
-    """(4, N) float64: every row's (sum e, sum u over all j; the same over i's class), from the
-    task_sums of tasks(n) in task order."""
+    """(2 B, N) float64: per bound, every row's sum of k_ij over all j, then over i's class, from
+    the task_sums of tasks(n) in task order."""
     rows = np.concatenate([r for r, _ in parts], axis=1)
     for _, columns in parts:
         rows[:, : columns.shape[1]] += columns
-    other_e, other_u, same_e, same_u = rows
-    class_e, class_u = same_e + 1.0, same_u + 1.0  # + the diagonal term, exactly 1
-    return np.stack([other_e + class_e, other_u + class_u, class_e, class_u])
+    other, same = rows[0::2], rows[1::2]
+    in_class = same + 1.0  # + the diagonal term, exactly 1
+    out = np.empty_like(rows)
+    out[0::2], out[1::2] = other + in_class, in_class
+    return out
 
 
 def scaled_columns(t: np.ndarray, noise_variance: float) -> np.ndarray:

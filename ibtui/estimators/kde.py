@@ -265,6 +265,11 @@ def _compiled_kernel():
     return _compiled
 
 
+# Rows of a layer's (4, N) sums on the CPU path: lower over all j, upper over all j, then the same
+# over i's class (the row + 2).
+_ROW = {"lower": 0, "upper": 1}
+
+
 def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2: float, bounds: tuple[str, ...], workers: int) -> list[list[tuple[float, float]]]:
     """The CPU path: per layer, ibtui.estimators._kde_cpu's fused loop over the lower triangle of
     the kernel matrix, or for wide layers whose pairs are mostly far apart, _kde_gram's BLAS
@@ -293,12 +298,15 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
 
     def run_difference(layers) -> None:
         work = difference_tasks(layers)
-        parts = run_blocks(lambda task: kernel.task_sums(task[3], block_start, task[1], task[2]), work)
+        parts = run_blocks(lambda task: kernel.task_sums(task[3], block_start, bounds, task[1], task[2]), work)
         by_layer: dict[int, list] = {layer: [] for layer in layers}
         for (layer, _, _, _), part in zip(work, parts):  # the sort above kept each layer's range order
             by_layer[layer].append(part)
         for layer, layer_parts in by_layer.items():
-            outs[layer] = kernel.row_sums(layer_parts, n)
+            sums = kernel.row_sums(layer_parts, n)  # per bound: over all j, over i's class
+            outs[layer] = np.empty((4, n))
+            for b, bound in enumerate(bounds):
+                outs[layer][[_ROW[bound], _ROW[bound] + 2]] = sums[2 * b: 2 * b + 2]
 
     def prepared(layer: int):
         points = _kde_gram.prepare(sorted64[layer], s2)
@@ -320,8 +328,7 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
             else:
                 rejected.append(layer)
         run_difference(rejected)
-    # Rows of out: lower over all j, upper over all j, then the same over i's class.
-    rows = [0 if bound == "lower" else 1 for bound in bounds]
+    rows = [_ROW[bound] for bound in bounds]
     results = []
     for out in outs:
         sums = torch.from_numpy(out[rows])
