@@ -17,8 +17,13 @@ pytestmark = pytest.mark.slow  # real processes started and killed
 
 PARENT = """
 import os, sys, time
-from ibtui.engine.workers import estimator_pool
-pool = estimator_pool(2)
+from ibtui.config import InfoConfig
+from ibtui.engine import workers
+if sys.argv[1] == "fork":  # as `ibtui run` starts them
+    workers.prestart(2, 1, InfoConfig(), fork=True)
+    pool = workers.prestarted_pool()
+else:
+    pool = workers.estimator_pool(2)
 pids = set()
 while len(pids) < 2:  # the pool starts its processes as work arrives
     pids |= {f.result() for f in [pool.submit(os.getpid) for _ in range(8)]}
@@ -96,9 +101,10 @@ def test_the_app_engine_process_dies_with_its_parent(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_estimator_processes_die_with_their_parent():
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_estimator_processes_die_with_their_parent(start):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, start], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:
         line = parent.stdout.readline()
         workers = [int(pid) for pid in line.split()]

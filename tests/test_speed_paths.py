@@ -151,14 +151,15 @@ def test_ibtui_run_prestarts_the_estimator_processes_only_for_a_run_that_will_us
 
     config = load_preset("tanh").with_overrides(overrides) if overrides else load_preset("tanh")
     calls = []
-    monkeypatch.setattr(workers, "prestart", lambda *args: calls.append(args))
+    monkeypatch.setattr(workers, "prestart", lambda *args, **options: calls.append((args, options)))
     monkeypatch.setattr(Path, "exists", lambda self: False)  # no GPU driver here
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     train._prestart_estimators(config)
     assert bool(calls) == expected
     if expected:
-        assert calls[0][:2] == workers.pool_shape(2)
+        args, options = calls[0]
+        assert args[:2] == workers.pool_shape(2) and options == {"fork": True}
 
 
 def test_the_exit_skips_its_collections_but_runs_every_handler_and_flushes():

@@ -58,7 +58,7 @@ def _prestart_estimators(config) -> None:
     pairs = workers.kde_pairs(config.info, len(snapshot_epochs(config.info, config.train.epochs)), config.train.seeds,
                               layers, config.data.mi_samples)
     if pairs >= workers.PROCESS_MIN_PAIRS:
-        workers.prestart(*workers.pool_shape(cores), config.info)
+        workers.prestart(*workers.pool_shape(cores), config.info, fork=True)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import BaseContext, SpawnContext, SpawnProcess
 from pathlib import Path
 
 POLICY_VARIABLE = "OMP_WAIT_POLICY"
@@ -114,6 +114,28 @@ def spawn_context(lean: bool = False) -> SpawnContext:
     start with the OpenMP policy in their environment; `lean`: without re-importing the parent's
     __main__ (for children whose work is all in ibtui's modules: the estimator processes)."""
     return _LeanChildContext() if lean else _ChildContext()
+
+
+def fork_context() -> BaseContext | None:
+    """multiprocessing's fork context where forking this process is safe now, else None.
+
+    A forked child starts with everything the parent imported and loaded (torch, numba, the
+    compiled kernels), where a spawned one imports it all again: about 3.5 s of CPU each for an
+    estimator process. It is safe only on Linux (macOS frameworks are not fork-safe), from a
+    process with no thread but the calling one (a fork copies only that thread, so a lock another
+    thread held would stay held in the child forever) and without a CUDA context (a child cannot
+    use its parent's). One condition the caller must promise, because it cannot be checked: the
+    process has run no OpenMP parallel region yet, since GNU OpenMP's worker threads do not survive
+    a fork and the child's next parallel region would wait for them forever; importing torch and
+    numba and running tiny tensors (under torch's grain size) starts none."""
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return None
+    import multiprocessing
+
+    return multiprocessing.get_context("fork")
 
 
 def die_with_parent(parent_pid: int, on_orphan: Callable[[], None] | None = None, grace_s: float = 0.0) -> None:

@@ -22,9 +22,10 @@ import os
 import signal
 import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 
 from ibtui.config import InfoConfig
-from ibtui.engine.processes import die_with_parent, spawn_context
+from ibtui.engine.processes import die_with_parent, fork_context, spawn_context
 
 # KDE pair terms (sum over snapshots, seeds and layers of N^2; ~3 s of work on one core) from
 # which estimator processes pay for their start-up.
@@ -59,8 +60,11 @@ def workload_note(info: InfoConfig, snapshots: int, seeds: int, layers: int, n: 
 
 def start_estimator_process(threads: int, parent_pid: int | None = None) -> None:
     """Runs first in each estimator process: Ctrl-C is the parent's to handle, the process dies
-    with the parent, and torch uses `threads` threads."""
+    with the parent, and torch uses `threads` threads. A forked process also drops the handlers
+    it inherited for SIGTERM and SIGHUP: they are the parent's, and terminate() must end it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if parent_pid is not None:
         die_with_parent(parent_pid)
     import torch
@@ -103,17 +107,19 @@ def pool_shape(cores: int) -> tuple[int, int]:
 _prestarted: dict = {}  # "pool", "shape", "lent", "info"
 
 
-def estimator_pool(processes: int, threads: int = 1, info: InfoConfig | None = None) -> ProcessPoolExecutor:
+def estimator_pool(processes: int, threads: int = 1, info: InfoConfig | None = None,
+                   context: BaseContext | None = None) -> ProcessPoolExecutor:
     """A pool of `processes` estimator processes of `threads` torch threads each, every process
-    started now and warming up (warm_up(info)). The prestarted pool when it has this shape (it
-    is then lent: release() keeps it for its owner); otherwise a prestarted one is closed."""
+    started now and warming up (warm_up(info)), spawned unless `context` says otherwise. The
+    prestarted pool when it has this shape (it is then lent: release() keeps it for its owner);
+    otherwise a prestarted one is closed."""
     pool = _prestarted.get("pool")
     if pool is not None and not _prestarted.get("lent"):
         if _prestarted["shape"] == (processes, threads) and not getattr(pool, "_broken", False):
             _prestarted["lent"] = True
             return pool
         close_prestarted()
-    pool = ProcessPoolExecutor(processes, mp_context=spawn_context(lean=True), initializer=start_estimator_process,
+    pool = ProcessPoolExecutor(processes, mp_context=context or spawn_context(lean=True), initializer=start_estimator_process,
                                initargs=(threads, os.getpid()))
     try:
         for _ in range(processes):  # each submit that finds no idle process starts one
@@ -123,11 +129,18 @@ def estimator_pool(processes: int, threads: int = 1, info: InfoConfig | None = N
     return pool
 
 
-def prestart(processes: int, threads: int, info: InfoConfig) -> None:
-    """Start an estimator pool now, for the next estimator_pool(processes, threads) to take."""
+def prestart(processes: int, threads: int, info: InfoConfig, fork: bool = False) -> None:
+    """Start an estimator pool now, for the next estimator_pool(processes, threads) to take.
+
+    `fork`, for a process ibtui owns that has run no OpenMP region yet (processes.fork_context):
+    the estimators are imported and warmed up here, then the processes are forked with them
+    loaded, instead of each importing them again; spawned as usual where a fork is not safe."""
     close_prestarted()
+    context = fork_context() if fork else None
+    if context is not None:
+        warm_up(info)
     _prestarted.update(pool=None, shape=(processes, threads), lent=False)
-    _prestarted["pool"] = estimator_pool(processes, threads, info)
+    _prestarted["pool"] = estimator_pool(processes, threads, info, context)
 
 
 def release(pool: ProcessPoolExecutor, terminate: bool = False) -> None:
