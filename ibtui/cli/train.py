@@ -35,8 +35,9 @@ def _export(run_dir: Path) -> list[Path]:
 
 
 def _prestart_estimators(config) -> None:
-    """Start the estimator processes a CPU run will use now, before this process imports torch
-    and loads the data, so that their start-up (torch, the compiled kernels) overlaps ours."""
+    """Start the estimator processes a CPU run will use now, before this process loads the data
+    and trains: forked after this process has imported torch and the estimators and loaded their
+    kernels (workers.prestart), so that none of that is done three times on the same cores."""
     import os
 
     from ibtui.engine import workers

@@ -1,7 +1,7 @@
 """Estimator processes: the information plane of many snapshots estimated on several cores.
 
-Processes rather than threads because a thread beside training fights it for the GIL; each
-process imports torch (about 1.5 s and 250 MB), so they are for big jobs only: the snapshot
+Processes rather than threads because a thread beside training fights it for the GIL; a spawned
+process imports torch (about 2.5 s of CPU and 250 MB), so they are for big jobs only: the snapshot
 pipeline (pipeline.py) and `ibtui estimate` use them from PROCESS_MIN_PAIRS KDE pair terms on,
 and fall back to a thread when a process cannot start. The workers ignore Ctrl-C (the parent
 stops them) and die with their parent (processes.py). How the thresholds were measured:
@@ -10,10 +10,11 @@ docs/performance.md.
 A pool starts every process at once (ProcessPoolExecutor under spawn starts one only when a task
 finds none idle, which left the second process to start when training ended, its imports on the
 critical path), each warming up (imports, compiled kernels from the cache) before its first task.
-`prestart` starts one before the caller has imported torch itself, so the processes' start-up
-overlaps the parent's; the next estimator_pool of the same shape takes it, and its owner may keep
-it for more work (the figures) until `close_prestarted`. This module imports torch lazily: the
-CLI reads it before deciding to.
+`prestart` starts a pool for the next estimator_pool of the same shape to take; its owner may
+keep it for more work (the figures) until `close_prestarted`. The CLI's run prestarts with
+fork=True: it imports the estimators and warms up once, then forks the processes, which start
+with everything loaded (a spawned process imports it all again, about 3.5 s of CPU). This module
+imports torch lazily: the CLI reads it before deciding to.
 """
 
 from __future__ import annotations
