@@ -132,3 +132,14 @@ def test_the_engine_passes_the_mi_samples_inputs(tmp_path, monkeypatch):
     trainer, store = prepare_run(config, tmp_path / "run")
     assert execute(trainer, store).status == "finished"
     assert seen and all(inputs == (shape[0], trainer.dataset.x.shape[1]) and k == 4 for shape, inputs, k in seen)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_one_value_that_is_not_finite_is_refused_by_every_estimator(bad, dtype):
+    t = torch.rand(300, 7).to(dtype)
+    t[123, 5] = bad
+    y = torch.arange(300) % 3
+    for name in ("kde_upper", "binning", "adaptive"):
+        with pytest.raises(DataError, match="NaN or infinite"):
+            estimators.estimate_layers([t], y, [name])

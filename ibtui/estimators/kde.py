@@ -312,7 +312,9 @@ def _kde_compiled(kernel, mats: Sequence[torch.Tensor], grouping: _Grouping, s2:
         points = _kde_gram.prepare(sorted64[layer], s2)
         return points, _kde_gram.candidate_fraction(points)
 
-    wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH]
+    # Layers too narrow for the product to pay off even with no pair refined go straight to the
+    # difference kernel, without preparing the product path.
+    wide = [layer for layer, t in enumerate(sorted64) if t.shape[1] >= _GRAM_MIN_WIDTH and _uses_gram(t.shape[1], 0.0)]
     narrow = [layer for layer in range(len(mats)) if layer not in wide]
     with _threads(workers) as (pool, _):
         run_blocks = pool.map if workers > 1 else map
@@ -384,8 +386,10 @@ def kde_layers(mats: Sequence[torch.Tensor], codes: torch.Tensor, n_classes: int
     one distance computation per layer serves every bound and every class term."""
     scale = math.sqrt(_LOG2E / (8.0 * s2))  # the compiled kernel's float32 coordinates are t * scale
     for t in mats:
-        t64 = t.to(torch.float64)
-        reach = 2.0 * float((t64 - t64.mean(dim=0)).abs().max()) * scale  # the largest |difference|
+        # The largest difference of two values of a unit (exact: min and max do not round), the
+        # largest the kernels' coordinates and their differences can be once centred and scaled.
+        low, high = t.amin(dim=0), t.amax(dim=0)  # (torch.aminmax along dim 0 is 10x slower)
+        reach = float((high.to(torch.float64) - low.to(torch.float64)).max()) * scale
         if not reach < 3.0e38:  # float32's largest number: beyond it differences become inf - inf
             least = s2 * (reach / 1.0e38) ** 2
             raise DataError(f"KDE with noise variance {s2:g} cannot measure activations this far apart "
