@@ -25,8 +25,10 @@ estimator processes (``ibtui.engine.workers``), so the user's loop only pays for
 forward pass and a copy; finished estimates are written, in epoch order, at later
 ``epoch_end`` calls and when the block ends. At most ``MAX_PENDING`` snapshots wait at once;
 or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the oldest (memory
-stays bounded on slow estimates). The process is started, and its kernels compiled on a tiny
-warm-up estimate, when the recorder opens, so that this happens while the user's loop trains.
+stays bounded on slow estimates). The process is started, and its kernels loaded on a tiny
+warm-up estimate, when the recorder opens, so that this happens while the user's loop trains;
+it is forked where that is safe (Linux, one thread, no CUDA context: engine/processes.py), so it
+starts with the user's torch already loaded instead of importing it again.
 At the end of the block the loop no longer needs its core: the calling thread estimates the
 newest snapshots not yet started in the process while the process works from the oldest. The
 figures are drawn in the estimator process too, which imported matplotlib while it idled during
@@ -302,10 +304,14 @@ class Recorder:
         if self.processes > 0:
             from ibtui.engine import workers
 
+            from ibtui.engine.processes import fork_context
+
             try:
-                # Started now, each process imports torch and loads the kernels for `info`
-                # meanwhile; spawned without re-importing the user's __main__ (engine/processes.py).
-                self._pool = workers.estimator_pool(self.processes, 1, info)
+                # Started now, each process loads the kernels for `info` meanwhile: forked where
+                # that is safe (torch is loaded already, and the processes keep to one torch
+                # thread: engine/processes.py), else spawned without re-importing the user's
+                # __main__, importing torch as well.
+                self._pool = workers.estimator_pool(self.processes, 1, info, fork_context())
                 if self.png:  # the figures are drawn there at the end: matplotlib is imported now
                     from ibtui.export.figures import prepare
 

@@ -65,3 +65,34 @@ print(all(process.exitcode == -signal.SIGTERM for process in processes))
 
 def test_forked_estimator_processes_estimate_as_here_and_end_on_terminate():
     assert _python(FORKED) == ["2", "True", "True", "True"]
+
+
+RECORDED = """
+import json, os, sys
+import torch
+from torch import nn
+import ibtui
+
+torch.set_num_threads(2)
+a = torch.randn(1500, 1500)
+float((a @ a).tanh().sum())  # the user's process has run OpenMP and BLAS regions before recording
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(6, 128), nn.ReLU(), nn.Linear(128, 3))
+x, y = torch.randn(400, 6), torch.arange(400) % 3
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+with ibtui.Recorder(model, inputs=x, labels=y, out=sys.argv[1], epochs=6, schedule="every", png=False) as rec:
+    (process,) = rec._pool._processes.values()
+    forked = open(f"/proc/{process.pid}/cmdline", "rb").read() == open("/proc/self/cmdline", "rb").read()
+    for epoch in range(6):
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        rec.epoch_end(epoch, train_loss=loss.item())
+lines = open(os.path.join(sys.argv[1], "snapshots.jsonl")).read().splitlines()
+print(forked, len(lines), sorted(json.loads(lines[-1])["mi"]))
+"""
+
+
+def test_the_recorder_forks_its_process_from_a_user_process_that_has_trained(tmp_path):
+    # The 128-wide layers take the KDE's product path (BLAS and QR in the child, on one thread).
+    code = RECORDED.replace("sys.argv[1]", repr(str(tmp_path / "run")))
+    assert _python(code) == ["True", "7", "['binning',", "'kde_upper']"]

@@ -124,10 +124,13 @@ def fork_context() -> BaseContext | None:
     estimator process. It is safe only on Linux (macOS frameworks are not fork-safe), from a
     process with no thread but the calling one (a fork copies only that thread, so a lock another
     thread held would stay held in the child forever) and without a CUDA context (a child cannot
-    use its parent's). One condition the caller must promise, because it cannot be checked: the
-    process has run no OpenMP parallel region yet, since GNU OpenMP's worker threads do not survive
-    a fork and the child's next parallel region would wait for them forever; importing torch and
-    numba and running tiny tensors (under torch's grain size) starts none."""
+    use its parent's). One condition the caller must promise, because it cannot be checked: GNU
+    OpenMP's worker threads do not survive a fork, so a child whose parent has run an OpenMP
+    parallel region must never run one itself (its first would wait for them forever). Either the
+    parent has run none yet (importing torch and numba and running tiny tensors, under torch's
+    grain size, starts none: `ibtui run` forks before training), or the children keep to one
+    torch thread, under which torch runs no parallel region, and to single-threaded kernels (the
+    recorder's processes, forked from a user's process that may have trained already)."""
     if not sys.platform.startswith("linux") or threading.active_count() != 1:
         return None
     torch = sys.modules.get("torch")
