@@ -121,3 +121,16 @@ def call_main(*args: str, capsys=None) -> tuple[int, str]:
         return code, ""
     captured = capsys.readouterr()
     return code, " ".join((captured.err + " " + captured.out).split())
+
+
+def exit_code(process, timeout: float = 300.0) -> int | None:
+    """A multiprocessing child's exit code once it has ended (None if it is still running after
+    `timeout`, a guard against a hang). Joining in a loop, not once: a pool's manager thread may
+    reap the child at the same moment, and the join that loses that race returns with the exit
+    code not yet set (multiprocessing's poll treats ECHILD as "not ended")."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while process.exitcode is None and time.monotonic() < deadline:
+        process.join(0.1)
+    return process.exitcode

@@ -60,9 +60,9 @@ pids = set()
 while len(pids) < 2:  # both have run their initializer (a busy machine may start one late)
     pids |= {future.result() for future in [pool.submit(os.getpid) for _ in range(4)]}
 workers.close_prestarted(terminate=True)
-for process in processes:
-    process.join(60)
-print(all(process.exitcode == -signal.SIGTERM for process in processes), [process.exitcode for process in processes])
+from tests.helpers import exit_code
+codes = [exit_code(process) for process in processes]
+print(all(code == -signal.SIGTERM for code in codes), codes)
 """
 
 

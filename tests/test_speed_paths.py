@@ -13,6 +13,7 @@ from ibtui.config import InfoConfig
 from ibtui.engine import processes, workers
 from ibtui.export.png import FIGURES, export_run
 from ibtui.runs.presets import load_preset
+from tests.helpers import exit_code
 from tests.test_png import fake_run
 
 
@@ -34,8 +35,7 @@ def test_a_pool_starts_every_process_at_once_and_a_prestarted_one_is_lent_then_k
         workers.close_prestarted(terminate=True)
     assert workers.prestarted_pool() is None
     for process in started:
-        process.join(timeout=300)  # a guard against a hang: a loaded box took over 30 s once
-        assert process.exitcode is not None
+        assert exit_code(process) is not None  # a guard against a hang: a loaded box took over 30 s once
 
 
 def test_a_prestarted_pool_of_another_shape_is_closed_not_lent(monkeypatch):
