@@ -155,31 +155,36 @@ def test_a_local_sweep_runs_every_point_then_skips_them_and_reports(tmp_path, mo
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_point_cleanly_and_the_same_command_resumes(tmp_path):
+    # The points start in their own processes at different moments, so by the time the later one
+    # has two snapshots the earlier one may have finished (a fast machine did): every point is
+    # interrupted or finished, never half-written, and the one still training is interrupted.
     out = tmp_path / "sweep"
+    names = ("activation=tanh", "activation=relu")
     args = [sys.executable, "-m", "ibtui.cli", "sweep", "--out", str(out), "--grid", "model.activation=tanh,relu",
-            "--workers", "2", "--quiet", *TINY[:-2], "--epochs", "2000", "--set", "info.every=100",
+            "--workers", "2", "--quiet", *TINY[:-2], "--epochs", "4000", "--set", "info.every=200",
             "--set", "info.checkpoint_every=1"]
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0")
     sweep = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + 600  # a guard against a hang, not a speed limit
-    logs = [out / "activation=tanh" / "snapshots.jsonl", out / "activation=relu" / "snapshots.jsonl"]
+    logs = [out / name / "snapshots.jsonl" for name in names]
     while time.monotonic() < deadline and not all(p.exists() and p.read_bytes().count(b"\n") >= 2 for p in logs):
         time.sleep(0.2)
     sweep.send_signal(signal.SIGINT)
     _, err = sweep.communicate(timeout=600)
     assert sweep.returncode == 130, err.decode()
     assert b"Interrupted; run the same command again" in err
-    for name in ("activation=tanh", "activation=relu"):
-        assert status(out / name) == "interrupted"
+    statuses = {name: status(out / name) for name in names}
+    assert set(statuses.values()) <= {"interrupted", "finished"} and "interrupted" in statuses.values(), statuses
     assert not (out / "REPORT.md").exists()
 
     resumed = subprocess.run(args, env=env, capture_output=True, cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr.decode()
-    for name in ("activation=tanh", "activation=relu"):
+    for name in names:
         assert status(out / name) == "finished"
-        assert b"resuming from epoch" in (out / ".logs" / f"{name}.log").read_bytes()
+        if statuses[name] == "interrupted":
+            assert b"resuming from epoch" in (out / ".logs" / f"{name}.log").read_bytes()
         epochs = [r["epoch"] for r in records_without_timing(out / name)]
-        assert epochs == list(range(0, 2001, 100))
+        assert epochs == list(range(0, 4001, 200))
     assert (out / "REPORT.md").exists()
 
 
