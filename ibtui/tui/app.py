@@ -358,9 +358,16 @@ class IbtuiApp(RunActions, App):
     def _is_current(self, run_id: str) -> bool:
         return self.run_state is not None and self.run_state.run_id == run_id
 
+    @property
+    def _shutting_down(self) -> bool:
+        """Textual stops the app running before it removes the widgets: the worker's messages
+        and the polling timer's last tick that come in between have nothing to show them in (a
+        run ending as the app closed raised NoMatches in a widget already gone)."""
+        return not self.is_running
+
     @on(RunCouldNotStart)
     def _could_not_start(self, message: RunCouldNotStart) -> None:
-        if not self._is_current(message.run_id):
+        if self._shutting_down or not self._is_current(message.run_id):
             return
         self.run_state.status = "failed"
         self.run_state.reason = message.reason
@@ -371,7 +378,7 @@ class IbtuiApp(RunActions, App):
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
-        if not self._is_current(message.run_id):
+        if self._shutting_down or not self._is_current(message.run_id):
             return
         if self._leaving:
             self.exit(return_code=self._exit_code)
@@ -395,7 +402,7 @@ class IbtuiApp(RunActions, App):
 
     @on(VerdictsReady)
     def _verdicts_ready(self, message: VerdictsReady) -> None:
-        if not self._is_current(message.run_id):
+        if self._shutting_down or not self._is_current(message.run_id):
             return
         if message.analysis is None or not message.analysis.get("estimators"):
             self.notify(message.error or "no information-plane estimates", title="No compression verdicts", severity="warning", timeout=8)
@@ -428,7 +435,7 @@ class IbtuiApp(RunActions, App):
         """The polling timer: apply what the worker produced (or, watching, what the run directory
         gained) since the last tick, and mark what it changed as stale."""
         job, run = self.job, self.run_state
-        if run is None or (job is None and self.follower is None):
+        if self._shutting_down or run is None or (job is None and self.follower is None):
             return
         if self.follower is not None:
             events, progress = self._follow(run), None

@@ -181,10 +181,7 @@ class SettingsForm(VerticalScroll):
         error.set_class(bool(message), "-shown")
 
     def set_startable(self, startable: bool) -> None:
-        # query, not query_one: a run that ends while the app closes reaches here after the
-        # form's children are gone (seen under load in the tests), and there is nothing to enable.
-        for button in self.query("#start"):
-            button.disabled = not startable
+        self.query_one("#start", Button).disabled = not startable
 
     def set_locked(self, locked: bool) -> None:
         """While a run trains, the form is read-only (it describes the run on screen)."""
