@@ -735,7 +735,7 @@ def test_event_buffer_keeps_only_the_latest_progress():
 
 
 @async_test
-async def test_stale_messages_from_an_old_run_are_dropped(tmp_path):
+async def test_stale_messages_from_an_old_run_or_after_shutdown_are_dropped(tmp_path):
     from ibtui.tui.messages import RunEnded
 
     app = make_app(tmp_path, epochs=20)
@@ -748,22 +748,10 @@ async def test_stale_messages_from_an_old_run_are_dropped(tmp_path):
         await pilot.pause()
         assert app.run_state.status == status
         assert not any("old news" in n.message for n in app._notifications)
-
-
-@async_test
-async def test_a_run_ending_while_the_app_closes_finds_no_widgets_and_asks_for_none(tmp_path):
     # Textual stops the app running, then removes the widgets, then stops its message loop: a
     # worker's RunEnded or the polling timer's tick in between once raised NoMatches at teardown.
-    from ibtui.tui.messages import RunEnded
-
-    app = make_app(tmp_path, epochs=20)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("s")
-        await wait_for(pilot, lambda: run_finished(app))
-        run = app.run_state
-    assert not app.is_running and not app.query("SettingsForm")  # shut down, widgets gone
-    app._run_ended(RunEnded(run.run_id, tmp_path, "finished", 20, None))
+    assert not app.is_running and not app.query("SettingsForm")
+    app._run_ended(RunEnded(app.run_state.run_id, tmp_path, "finished", 20, None))
     app.drain_events()
 
 
