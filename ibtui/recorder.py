@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
-import sys
 import threading
 import time
 import uuid
@@ -303,7 +301,6 @@ class Recorder:
         self._share_cores()
         if self.processes > 0:
             from ibtui.engine import workers
-
             from ibtui.engine.processes import fork_context
 
             try:
@@ -398,8 +395,9 @@ class Recorder:
         if wanted == "auto":
             if self.processes == 0 or self.device.type != "cpu":
                 return
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            wanted = min(torch.get_num_threads(), max(1, cores - self.processes))
+            from ibtui.engine.processes import usable_cores
+
+            wanted = min(torch.get_num_threads(), max(1, usable_cores() - self.processes))
         if wanted is None or wanted == torch.get_num_threads():
             return
         self._threads_before = torch.get_num_threads()

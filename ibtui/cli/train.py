@@ -41,6 +41,7 @@ def _prestart_estimators(config) -> None:
     import os
 
     from ibtui.engine import workers
+    from ibtui.engine.processes import usable_cores
     from ibtui.engine.schedule import snapshot_epochs
 
     if config.model.factory or config.train.device not in ("cpu", "auto"):
@@ -49,8 +50,7 @@ def _prestart_estimators(config) -> None:
         return
     # torch's own count (what the pipeline reads) is not known before torch is imported; a pool
     # of another shape is closed by the pipeline and it starts its own.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    cores = int(os.environ.get("OMP_NUM_THREADS") or cores)
+    cores = int(os.environ.get("OMP_NUM_THREADS") or usable_cores())
     if cores < 2:
         return
     layers = len(config.model.hidden) + bool(config.info.measure_output)

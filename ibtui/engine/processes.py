@@ -116,6 +116,11 @@ def spawn_context(lean: bool = False) -> SpawnContext:
     return _LeanChildContext() if lean else _ChildContext()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS has one, else the count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def fork_context() -> BaseContext | None:
     """multiprocessing's fork context where forking this process is safe now, else None.
 

@@ -356,18 +356,14 @@ class IbtuiApp(RunActions, App):
         worker.verdicts(run_id, run_dir, self.post_message)
 
     def _is_current(self, run_id: str) -> bool:
-        return self.run_state is not None and self.run_state.run_id == run_id
-
-    @property
-    def _shutting_down(self) -> bool:
-        """Textual stops the app running before it removes the widgets: the worker's messages
-        and the polling timer's last tick that come in between have nothing to show them in (a
-        run ending as the app closed raised NoMatches in a widget already gone)."""
-        return not self.is_running
+        """Whether a worker's message is for the run on screen and there is still a screen to show
+        it on: Textual stops the app running before it removes the widgets, and a message (or the
+        polling timer's last tick) in between once raised NoMatches in a widget already gone."""
+        return self.is_running and self.run_state is not None and self.run_state.run_id == run_id
 
     @on(RunCouldNotStart)
     def _could_not_start(self, message: RunCouldNotStart) -> None:
-        if self._shutting_down or not self._is_current(message.run_id):
+        if not self._is_current(message.run_id):
             return
         self.run_state.status = "failed"
         self.run_state.reason = message.reason
@@ -378,7 +374,7 @@ class IbtuiApp(RunActions, App):
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
-        if self._shutting_down or not self._is_current(message.run_id):
+        if not self._is_current(message.run_id):
             return
         if self._leaving:
             self.exit(return_code=self._exit_code)
@@ -402,7 +398,7 @@ class IbtuiApp(RunActions, App):
 
     @on(VerdictsReady)
     def _verdicts_ready(self, message: VerdictsReady) -> None:
-        if self._shutting_down or not self._is_current(message.run_id):
+        if not self._is_current(message.run_id):
             return
         if message.analysis is None or not message.analysis.get("estimators"):
             self.notify(message.error or "no information-plane estimates", title="No compression verdicts", severity="warning", timeout=8)
@@ -435,7 +431,7 @@ class IbtuiApp(RunActions, App):
         """The polling timer: apply what the worker produced (or, watching, what the run directory
         gained) since the last tick, and mark what it changed as stale."""
         job, run = self.job, self.run_state
-        if self._shutting_down or run is None or (job is None and self.follower is None):
+        if not self.is_running or run is None or (job is None and self.follower is None):
             return
         if self.follower is not None:
             events, progress = self._follow(run), None
