@@ -42,7 +42,7 @@ from ibtui import estimators
 from ibtui.config import InfoConfig
 from ibtui.engine import workers
 
-def started_as():
+def forked_from_parent():
     return open("/proc/self/cmdline", "rb").read() == open(f"/proc/{os.getppid()}/cmdline", "rb").read()
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent's handler, which the children must not keep
@@ -54,7 +54,7 @@ rng = np.random.default_rng(0)
 layers = [np.tanh(rng.normal(size=(1, 3000, w)) * 2).astype(np.float32) for w in (6, 3)]
 labels = rng.integers(0, 2, 3000)
 there = pool.submit(estimators.estimate_info_plane, layers, labels, info).result()
-print(len(processes), all(pool.submit(started_as).result() for _ in range(4)))
+print(len(processes), all(pool.submit(forked_from_parent).result() for _ in range(4)))
 print(there == estimators.estimate_info_plane(layers, labels, info))
 pids = set()
 while len(pids) < 2:  # both have run their initializer (a busy machine may start one late)
