@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import threading
 import time
 import uuid
@@ -114,10 +115,12 @@ class Recorder:
     ``dataset`` (how titles name the run and the probe data), ``train`` (a dict of
     ``[train]`` settings to record, e.g. ``{"optimizer": "sgd", "lr": 0.01}``), ``png`` (write
     the figures at the end), ``batch_size`` (probe samples per forward pass), ``torch_threads``
-    (torch's intra-op threads in this process while the block runs, restored at its end: "auto"
-    gives a CPU model's loop the cores the estimator processes leave free, since torch's threads
-    spinning at their barriers beside a busy estimator process slow the loop more than one
-    thread fewer does; None leaves torch's setting alone; a number sets it).
+    (torch's intra-op threads in this process while the block runs, restored at its end: "auto",
+    for a CPU model, sets them at every ``epoch_end`` to the usable cores less the estimator
+    processes busy at that moment, at most the count the block began with: torch's threads
+    waiting at their barriers beside a busy process slow the loop 2-4x, while one thread fewer on
+    idle cores slows a large model's loop by up to its parallel speed-up; None leaves torch's
+    setting alone; a number sets it for the whole block).
     """
 
     def __init__(
@@ -165,6 +168,10 @@ class Recorder:
         self.batch_size = batch_size
         self.torch_threads = torch_threads
         self._threads_before: int | None = None
+        self._cores = 1
+        #: Work submitted to the estimator processes (estimates, the figures' preparation), for
+        #: "auto" threads: how many processes are busy; done ones are dropped at each check.
+        self._busy: list[Future] = []
         self.device = _model_device(model)
         self._inputs, self.labels = _probe_set(inputs, labels, _model_dtype(model))
         try:
@@ -298,7 +305,6 @@ class Recorder:
             np.save(buffer, self.mi_labels)
             write_atomic(self.out / ACTIVATIONS_DIR / LABELS_FILE, buffer.getvalue())
         self._open = True
-        self._share_cores()
         if self.processes > 0:
             from ibtui.engine import workers
             from ibtui.engine.processes import fork_context
@@ -309,15 +315,19 @@ class Recorder:
                 # thread: engine/processes.py), else spawned without re-importing the user's
                 # __main__, importing torch as well.
                 self._pool = workers.estimator_pool(self.processes, 1, info, fork_context())
-                if self.png:  # the figures are drawn there at the end: matplotlib is imported now
-                    from ibtui.export.figures import prepare
-
-                    for _ in range(self.processes):  # one each, as warm_up
-                        self._pool.submit(prepare)
+                # One task each after its warm-up, so that _busy sees the processes busy until
+                # then: where the figures are drawn there at the end, matplotlib's import now.
+                if self.png:
+                    from ibtui.export.figures import prepare as after_warm_up
+                else:
+                    after_warm_up = os.getpid
+                for _ in range(self.processes):
+                    self._busy.append(self._pool.submit(after_warm_up))
             except (OSError, RuntimeError, BrokenProcessPool):
                 self._pool = None
         if 0 in self._scheduled:
             self._submit(0, {}, layers)
+        self._share_cores()
         return self
 
     # -- the user's calls --------------------------------------------------------------------
@@ -338,12 +348,14 @@ class Recorder:
         self._last_epoch = completed
         taken = completed in self._scheduled
         if taken:
+            self._share_cores()  # the probe pass too gets the cores the estimates leave now
             metrics = {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}
             probing = time.perf_counter()
             layers = self._activations()
             self.timings["probing"] += time.perf_counter() - probing
             self._submit(completed, metrics, layers)
         self._write_ready(block=False)
+        self._share_cores()
         return taken
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -389,19 +401,26 @@ class Recorder:
         return False
 
     def _share_cores(self) -> None:
-        """Set torch's intra-op threads for the block (see torch_threads); the count before is
-        kept for __exit__."""
+        """Set torch's intra-op threads for the loop until the next epoch_end (see torch_threads);
+        the count the block began with is kept for __exit__. Only the user's thread may do this:
+        OpenMP keeps the thread count per calling thread."""
         wanted = self.torch_threads
+        if wanted is None:
+            return
+        if self._threads_before is None:
+            self._threads_before = torch.get_num_threads()
+            if wanted == "auto":
+                from ibtui.engine.processes import usable_cores
+
+                self._cores = usable_cores()
         if wanted == "auto":
             if self.processes == 0 or self.device.type != "cpu":
                 return
-            from ibtui.engine.processes import usable_cores
-
-            wanted = min(torch.get_num_threads(), max(1, usable_cores() - self.processes))
-        if wanted is None or wanted == torch.get_num_threads():
-            return
-        self._threads_before = torch.get_num_threads()
-        torch.set_num_threads(wanted)
+            self._busy = [f for f in self._busy if not f.done()]
+            busy = min(self.processes, len(self._busy)) if self._pool is not None else 0
+            wanted = min(self._threads_before, max(1, self._cores - busy))
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
 
     def _draw_figures(self) -> None:
         """The PNGs, drawn in the estimator process (matplotlib was imported there while it idled,
@@ -475,6 +494,7 @@ class Recorder:
         if self._pool is not None:
             try:
                 pending.future = self._pool.submit(workers.timed_estimate, layers, self.mi_labels, info)
+                self._busy.append(pending.future)
             except (BrokenProcessPool, RuntimeError):
                 self._pool = None
         if pending.future is None:

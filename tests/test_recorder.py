@@ -419,10 +419,12 @@ def test_the_estimator_process_draws_the_figures_and_the_users_process_never_imp
     assert not (tmp_path / "r" / "snr.png").exists()  # no gradients recorded
 
 
-def test_the_recorder_shares_the_cores_with_its_estimator_process_and_restores_torch_threads(tmp_path, monkeypatch):
-    # "auto": a CPU model's loop gets the cores the estimator processes leave (at least one),
-    # and the caller's count is back when the block ends; None leaves it alone.
+def test_the_recorder_gives_the_loop_the_cores_its_busy_estimator_process_leaves_and_restores_torch_threads(tmp_path, monkeypatch):
+    # "auto": at each epoch_end a CPU model's loop gets the cores the busy estimator processes
+    # leave (at least one), all of them while the processes idle, and the caller's count is
+    # back when the block ends; None leaves it alone.
     import os
+    from concurrent.futures import Future, wait
 
     import torch
     from torch import nn
@@ -436,13 +438,23 @@ def test_the_recorder_shares_the_cores_with_its_estimator_process_and_restores_t
         model = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
         x, y = torch.randn(40, 4), torch.arange(40) % 2
         seen = []
-        with ibtui.Recorder(model, x, y, tmp_path / "auto", epochs=2, processes=1, png=False) as rec:
+        with ibtui.Recorder(model, x, y, tmp_path / "auto", epochs=10, processes=1, png=False,
+                            schedule="every", every=5) as rec:
+            seen.append(torch.get_num_threads())  # the process warms up and estimates epoch 0
+            wait(rec._busy)
+            rec.epoch_end(0)  # nothing scheduled, the process idles
             seen.append(torch.get_num_threads())
+            estimate = Future()  # an estimate in flight
+            rec._busy.append(estimate)
             rec.epoch_end(1)
-        assert seen == [1] and torch.get_num_threads() == 2
+            seen.append(torch.get_num_threads())
+            estimate.set_result(None)
+            rec.epoch_end(2)
+            seen.append(torch.get_num_threads())
+        assert seen == [1, 2, 1, 2] and torch.get_num_threads() == 2
         with ibtui.Recorder(model, x, y, tmp_path / "keep", epochs=2, processes=1, png=False, torch_threads=None) as rec:
             seen.append(torch.get_num_threads())
-        assert seen == [1, 2] and torch.get_num_threads() == 2
+        assert seen == [1, 2, 1, 2, 2] and torch.get_num_threads() == 2
         with pytest.raises(ibtui.RecorderError, match="torch_threads"):
             ibtui.Recorder(model, x, y, tmp_path / "bad", epochs=2, torch_threads=0)
     finally:
