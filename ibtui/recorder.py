@@ -25,10 +25,12 @@ estimator processes (``ibtui.engine.workers``), so the user's loop only pays for
 forward pass and a copy; finished estimates are written, in epoch order, at later
 ``epoch_end`` calls and when the block ends. At most ``MAX_PENDING`` snapshots wait at once;
 or ``MAX_PENDING_BYTES`` of activations; beyond that ``epoch_end`` waits for the oldest (memory
-stays bounded on slow estimates). The process is started, and its kernels loaded on a tiny
-warm-up estimate, when the recorder opens, so that this happens while the user's loop trains;
-it is forked where that is safe (Linux, one thread, no CUDA context: engine/processes.py), so it
-starts with the user's torch already loaded instead of importing it again.
+stays bounded on slow estimates). At each ``epoch_end`` a CPU model's loop gets torch threads for
+the cores the busy estimator processes leave, all of them while they idle (``torch_threads``).
+The process is started, and its kernels loaded on a tiny warm-up estimate, when the recorder
+opens, so that this happens while the user's loop trains; it is forked where that is safe
+(Linux, one thread, no CUDA context: engine/processes.py), so it starts with the user's torch
+already loaded instead of importing it again.
 At the end of the block the loop no longer needs its core: the calling thread estimates the
 newest snapshots not yet started in the process while the process works from the oldest. The
 figures are drawn in the estimator process too, which imported matplotlib while it idled during
