@@ -34,8 +34,9 @@ already loaded instead of importing it again.
 At the end of the block the loop no longer needs its core: the calling thread estimates the
 newest snapshots not yet started in the process while the process works from the oldest. The
 figures are drawn in the estimator process too, which imported matplotlib while it idled during
-training (``ibtui.export.figures.prepare``), so the user's process never imports it; only when
-that process is gone or breaks are they drawn here. ``timings`` says where the seconds went.
+training (``ibtui.export.figures.prepare``), so the user's process never imports it, and by forked
+copies of it on the cores the loop has left (``figures.draw_at_once``); only when that process is
+gone or breaks are they drawn here. ``timings`` says where the seconds went.
 
 The result is an ordinary run directory written through ``RunStore`` (the same events as
 ``ibtui run``): config.toml (``data.name = "recorded"``, ``model.layers`` the module names,
@@ -426,12 +427,18 @@ class Recorder:
 
     def _draw_figures(self) -> None:
         """The PNGs, drawn in the estimator process (matplotlib was imported there while it idled,
-        figures.prepare), or here when it is gone or breaks; ``timings["figures"]`` is the wait."""
+        figures.prepare) and forked copies of it (figures.draw_at_once), or here when it is gone or
+        breaks; ``timings["figures"]`` is the wait."""
         from ibtui.export.figures import export_run
 
+        from ibtui.engine.processes import usable_cores
+
         drawing = time.perf_counter()
+        # The loop has ended and left its cores idle: a process draws its share of the figures
+        # at once, in forked copies of itself, where there are cores for them.
+        shares = self.processes if usable_cores() > self.processes else None
         try:
-            export_run(self.out, pool=self._pool)
+            export_run(self.out, pool=self._pool, shares=shares)
         except Exception as error:  # noqa: BLE001 - figures must never hide the user's own exception
             warnings.warn(f"the recorder could not draw the figures of {self.out} ({error})", RuntimeWarning, stacklevel=3)
         finally:

@@ -95,6 +95,84 @@ def test_figures_handed_to_a_pool_leave_matplotlib_out_of_this_process(tmp_path)
     assert result.returncode == 0, result.stderr
 
 
+def _drawn_by(run, monkeypatch, child_fault=None):
+    """Patch figures.export_figure to leave <name>.pid beside each figure (the process that drew
+    it) and, in a forked child only, to do `child_fault(name)` first."""
+    import os
+
+    from ibtui.export import figures
+
+    real, parent = figures.export_figure, os.getpid()
+
+    def export_figure(run_dir, name, formats=("png",)):
+        if child_fault is not None and os.getpid() != parent:
+            child_fault(name)
+        (run / f"{name}.pid").write_text(str(os.getpid()))
+        return real(run_dir, name, formats)
+
+    monkeypatch.setattr(figures, "export_figure", export_figure)
+    return lambda: {path.name[:-4]: int(path.read_text()) for path in run.glob("*.pid")}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="figures are forked on Linux only")
+def test_a_one_process_pool_draws_its_share_of_figures_at_once_in_forked_copies_of_itself(tmp_path, monkeypatch):
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    here = fake_run(tmp_path / "here", grad=True)
+    there = fake_run(tmp_path / "there", grad=True)
+    written_here = export_run(here)
+    drawn_by = _drawn_by(there, monkeypatch)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        written_there = export_run(there, pool=pool, shares=1)
+    assert [p.name for p in written_there] == [p.name for p in written_here] == list(FIGURES)
+    for a, b in zip(written_here, written_there):
+        assert a.read_bytes() == b.read_bytes()
+    pids = drawn_by()
+    # the pool's process drew the first; a fork of it each of the others; none was drawn here
+    assert len(set(pids.values())) == len(FIGURES) and os.getpid() not in pids.values()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="figures are forked on Linux only")
+def test_a_forked_figure_that_fails_raises_its_error_and_one_whose_child_died_is_drawn_here(tmp_path, monkeypatch):
+    import os
+
+    from ibtui.export.figures import FIGURE_FILES, draw_at_once
+
+    def fault(name):
+        if name == "loss.png":
+            raise ValueError("no ink for loss.png")
+        if name == "mi_curves.png":
+            os._exit(3)  # dies before it answers
+
+    run = fake_run(tmp_path / "run", grad=True)
+    drawn_by = _drawn_by(run, monkeypatch, fault)
+    with pytest.raises(ValueError, match="no ink for loss.png"):
+        draw_at_once(run, FIGURE_FILES)
+    pids = drawn_by()
+    assert "loss.png" not in pids and pids["info_plane.png"] == pids["mi_curves.png"] == os.getpid() != pids["snr.png"]
+    for name in ("info_plane.png", "snr.png", "mi_curves.png"):
+        assert (run / name).stat().st_size > 0
+    assert not _zombies()  # every child was reaped
+
+
+def _zombies() -> list[str]:
+    """This process's children that ended and were never reaped."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        if state == "Z" and int(ppid) == os.getpid():
+            found.append(stat.parent.name)
+    return found
+
+
 def test_a_broken_pool_leaves_the_figures_to_this_process(tmp_path):
     class BrokenPool:
         def submit(self, *args, **kwargs):
