@@ -23,7 +23,7 @@ from ibtui.runs.presets import load_preset  # noqa: E402
 from ibtui.tui.app import IbtuiApp  # noqa: E402
 from ibtui.tui.buffer import EventBuffer  # noqa: E402
 from ibtui.tui.screens.confirm import ConfirmQuit  # noqa: E402
-from ibtui.tui.screens.presets import PresetPicker  # noqa: E402
+from ibtui.tui.screens.presets import PresetPicker, preset_summary  # noqa: E402
 from ibtui.tui.widgets.info_plane import InfoPlanePlot  # noqa: E402
 
 SIZE = (120, 36)
@@ -385,6 +385,13 @@ async def test_preset_picker_fills_every_field(tmp_path):
         assert float(app.query_one("#l2", Input).value) == expected.train.l2
         assert app.query_one("#csv-row").display and not app.query_one("#label-row").display
         assert app.form_config == expected
+
+
+def test_the_picker_names_a_presets_model_file_not_the_unused_mlp_widths():
+    cnn = preset_summary("digits-cnn").plain
+    assert "digits · model digits_cnn.py:make_model · 300 epochs" in cnn
+    assert "10-7-5-4-3" not in cnn and "tanh" not in cnn.split("\n")[0]
+    assert "tishby · 10-7-5-4-3 tanh · 10,000 epochs" in preset_summary("tanh").plain
 
 
 @async_test

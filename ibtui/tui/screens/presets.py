@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +17,7 @@ from ibtui.runs.presets import load_preset, preset_paths
 
 
 def preset_summary(name: str) -> Text:
+    """One option of the picker: name, dataset, network (or model file), epochs, description."""
     text = Text()
     text.append(f"{name:<16}", style="bold")
     try:
@@ -22,9 +25,12 @@ def preset_summary(name: str) -> Text:
     except IbtuiError as exc:
         text.append(f"cannot be read: {exc}", style="red")
         return text
-    net = "-".join(str(w) for w in c.model.hidden)
+    if c.model.factory:  # the hidden widths and activation are the MLP's defaults, unused here
+        net = f"model {Path(c.model.factory).name}"
+    else:
+        net = "-".join(str(w) for w in c.model.hidden) + f" {c.model.activation}"
     extras = f", L2 {c.train.l2:g}" if c.train.l2 else ""
-    text.append(f"{c.data.name} · {net} {c.model.activation}{extras} · {c.train.epochs:,} epochs", style="dim")
+    text.append(f"{c.data.name} · {net}{extras} · {c.train.epochs:,} epochs", style="dim")
     if c.description:
         text.append(f"\n{' ' * 16}{c.description}", style="italic")
     return text
