@@ -62,6 +62,11 @@ class ModelConfig:
     layers: tuple[str, ...] | None = None  # recorded runs: the measured modules' names (hidden: their widths)
     factory: str | None = None  # "path/to/file.py:make_model": the user's nn.Module instead of the MLP
 
+    @property
+    def factory_label(self) -> str | None:
+        """The model file's name and factory, "digits_cnn.py:make_model", or None for the MLP."""
+        return None if self.factory is None else self.factory.replace("\\", "/").rpartition("/")[2]
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -20,7 +20,7 @@ def presets() -> None:
         net = "-".join(str(w) for w in c.model.hidden)
         activation = c.model.activation
         if c.model.factory:  # the user's module: its file and function, not the MLP's fields
-            net, activation = "model " + c.model.factory.replace("\\", "/").rpartition("/")[2], "-"
+            net, activation = f"model {c.model.factory_label}", "-"
         table.add_row(
             name, c.data.name, net, activation, f"{c.train.l2:g}", f"{c.train.epochs:,}",
             str(c.train.batch_size or "full"), ", ".join(c.info.estimators),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,7 +24,7 @@ def preset_summary(name: str) -> Text:
         text.append(f"cannot be read: {exc}", style="red")
         return text
     if c.model.factory:  # the hidden widths and activation are the MLP's defaults, unused here
-        net = f"model {Path(c.model.factory).name}"
+        net = f"model {c.model.factory_label}"
     else:
         net = "-".join(str(w) for w in c.model.hidden) + f" {c.model.activation}"
     extras = f", L2 {c.train.l2:g}" if c.train.l2 else ""
