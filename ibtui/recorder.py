@@ -448,10 +448,10 @@ class Recorder:
         """End the estimator process now that every task has been awaited: terminated, not asked
         to exit (a process that imported torch, numba and matplotlib takes seconds to tear
         itself down, which the user's loop would wait for), then reaped."""
+        from ibtui.engine import workers
+
         pool, self._pool = self._pool, None
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        workers.end_pool(pool, terminate=True, wait=True)
 
     @property
     def run_dir(self) -> Path:

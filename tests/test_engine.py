@@ -150,6 +150,38 @@ def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
     assert record.summary["status"] == "failed" and record.snapshots and record.snapshots[0].epoch == 0
 
 
+def test_a_pool_ended_with_cancelled_futures_leaves_no_error_in_its_manager_thread(monkeypatch):
+    """An aborted run cancels the estimates not started, then terminates the processes. When the
+    manager thread saw a process gone before the shutdown, CPython 3.11 set an exception on the
+    cancelled futures (InvalidStateError in that thread); end_pool shuts down first."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    running = pool.submit(time.sleep, 120)
+    queued = [pool.submit(time.sleep, 120) for _ in range(4)]
+    deadline = time.monotonic() + 120
+    while not (running.running() and queued[0].running()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the call queue (processes + 1) holds these two; the other three wait
+    cancelled = [f for f in queued if f.cancel()]
+    assert len(cancelled) == 3
+
+    def terminated_and_noticed(process, kill):
+        kill()  # and the manager thread sees it gone before anything else: the pool is broken
+        while not getattr(pool, "_broken", False) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    for process in pool._processes.values():
+        monkeypatch.setattr(process, "terminate", lambda p=process, k=process.terminate: terminated_and_noticed(p, k))
+    workers.end_pool(pool, terminate=True, wait=True)
+    assert errors == []
+    assert all(f.cancelled() for f in cancelled)
+    assert isinstance(running.exception(timeout=0), BrokenProcessPool)
+
+
 def test_unavailable_cuda_is_a_config_error():
     from ibtui.errors import ConfigError
 

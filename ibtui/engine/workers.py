@@ -144,16 +144,33 @@ def prestart(processes: int, threads: int, info: InfoConfig, fork: bool = False)
     _prestarted["pool"] = estimator_pool(processes, threads, info, context)
 
 
+def end_pool(pool: ProcessPoolExecutor, terminate: bool, wait: bool = False) -> None:
+    """Shut `pool` down, cancelling the tasks not started; `terminate` also ends its processes
+    now (the tasks in flight are dropped); `wait` returns once its manager thread is done.
+
+    The shutdown comes before the terminate: its wake-up makes the manager thread drop every
+    cancelled future before it can see a process gone. In the other order a process that dies
+    first sends it to terminate_broken, which in CPython 3.11 sets an exception on each pending
+    future, cancelled ones included, and raises InvalidStateError in that thread."""
+    if not terminate:
+        pool.shutdown(wait=wait, cancel_futures=True)
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets both
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    if wait and manager is not None:
+        manager.join()
+
+
 def release(pool: ProcessPoolExecutor, terminate: bool = False) -> None:
     """The end of a borrower's use of `pool`: shut down unless it is the prestarted pool, which
     stays for its owner; `terminate` ends the processes at once (tasks dropped), either way."""
     if pool is _prestarted.get("pool") and not terminate and not getattr(pool, "_broken", False):
         _prestarted["lent"] = False
         return
-    if terminate:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    end_pool(pool, terminate)
     if pool is _prestarted.get("pool"):
         _prestarted.clear()
 
@@ -171,7 +188,4 @@ def close_prestarted(terminate: bool = False) -> None:
     pool = _prestarted.pop("pool", None)
     _prestarted.clear()
     if pool is not None:
-        if terminate:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        end_pool(pool, terminate)
