@@ -86,7 +86,10 @@ def kill_parent_and_wait(parent, children):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_app_engine_process_dies_with_its_parent(tmp_path):
-    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
+    """... and leaves no log behind in the temp folder, though the parent could not clean up."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}", TMPDIR=str(temp))
     parent = subprocess.Popen([sys.executable, "-c", ENGINE_PARENT, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True,
                               env=env, cwd=REPO)
     try:
@@ -95,6 +98,7 @@ def test_the_app_engine_process_dies_with_its_parent(tmp_path):
         children = children_of(parent.pid)  # the engine process, multiprocessing's resource tracker
         assert children
         assert kill_parent_and_wait(parent, children) == []
+        assert not list(temp.glob("ibtui-engine-*"))
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -190,10 +190,17 @@ def skip_exit_collection() -> None:
         _exit_collection_skipped = True
 
 
-def last_line(log: Path) -> str:
-    """The last non-blank line of a process's log: what it said before it died (\"\" if none)."""
+def last_line(log: Path | int) -> str:
+    """The last non-blank line of a process's log, a path or an open descriptor (read from its
+    start): what it said before it died (\"\" if none)."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        if isinstance(log, int):
+            os.lseek(log, 0, os.SEEK_SET)
+            with open(log, "rb", closefd=False) as file:
+                text = file.read().decode(errors="replace")
+        else:
+            text = log.read_text(errors="replace")
     except OSError:
         return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""

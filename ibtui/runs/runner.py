@@ -6,6 +6,7 @@ so every consumer sees the same stream and every run directory has the same form
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -146,8 +147,9 @@ def execute_in_process(
     events = context.Queue()
     # The child's output (and its estimator process's) goes to a log, not to a terminal that a
     # front end like Textual owns; a crash's last lines become the failure's reason.
+    # The child opens it by name and unlinks it; this process reads it through its own
+    # descriptor, so no name is left in the temp folder even when this process is SIGKILLed.
     handle, name = tempfile.mkstemp(prefix="ibtui-engine-", suffix=".log")
-    os.close(handle)  # the child opens it by name
     log = Path(name)
     # Not a daemon: it may start the estimator process of its own. It stops when this process dies.
     process = context.Process(
@@ -166,7 +168,7 @@ def execute_in_process(
                     kind, payload = events.get(timeout=0.5)
                 except queue.Empty:
                     reason = f"the engine process ended unexpectedly (exit code {process.exitcode})"
-                    last_words = last_line(log)
+                    last_words = last_line(handle)
                     return RunOutcome(Path(run_dir), "failed", 0, 0.0, f"{reason}: {last_words}" if last_words else reason)
             if kind == "event":
                 for listener in listeners:
@@ -180,7 +182,8 @@ def execute_in_process(
         process.join(timeout=10)
         if process.is_alive():
             process.terminate()
-        log.unlink(missing_ok=True)
+        os.close(handle)
+        log.unlink(missing_ok=True)  # a child that died before it got to it
 
 
 def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, control: RunControl, events, log: str) -> None:
@@ -188,6 +191,8 @@ def _execute_in_child(config: RunConfig, run_dir: str, run_id: str | None, contr
     with open(log, "ab", buffering=0) as sink:  # file descriptors, so C code and children follow
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
+    with contextlib.suppress(OSError):  # the parent reads it through its descriptor
+        Path(log).unlink()
     parent = multiprocessing.parent_process()
     if parent is not None:  # an orphan stops, keeping what was measured, and ends within seconds
         die_with_parent(parent.pid, on_orphan=control.abort, grace_s=10.0)
