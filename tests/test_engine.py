@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot
+from ibtui.engine.events import Checkpoint, Progress, RunFinished, RunStarted, Snapshot, Stopping
 from ibtui.runs.runner import execute, prepare_resume, prepare_run
 from ibtui.runs.record import load_run
 from ibtui.engine import trainer as train, workers
@@ -151,9 +151,9 @@ def test_a_diverging_run_stops_and_keeps_what_it_measured(tmp_path):
 
 
 def test_a_pool_ended_with_cancelled_futures_leaves_no_error_in_its_manager_thread(monkeypatch):
-    """An aborted run cancels the estimates not started, then terminates the processes. When the
-    manager thread saw a process gone before the shutdown, CPython 3.11 set an exception on the
-    cancelled futures (InvalidStateError in that thread); end_pool shuts down first."""
+    """The recorder cancels the estimates its own thread takes over, then terminates the process.
+    When the manager thread saw a process gone before the shutdown, CPython 3.11 set an exception
+    on the cancelled futures (InvalidStateError in that thread); end_pool shuts down first."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -180,6 +180,70 @@ def test_a_pool_ended_with_cancelled_futures_leaves_no_error_in_its_manager_thre
     assert errors == []
     assert all(f.cancelled() for f in cancelled)
     assert isinstance(running.exception(timeout=0), BrokenProcessPool)
+
+
+def test_an_aborted_stop_leaves_the_queued_estimates_of_a_process_pool_to_its_shutdown(monkeypatch):
+    """The abort drops the estimates queued in a process pool, then ends the pool. Futures the
+    pipeline cancelled itself could still sit in the pool's manager thread when it finds the
+    processes gone, and CPython 3.11 then raises InvalidStateError in that thread (seen in the
+    suite under load, reported by whichever test came next). So the pipeline leaves them to
+    the shutdown, which cancels them inside that thread. The manager is held at its wait while
+    the pipeline aborts, so that the estimates stay queued, not started."""
+    import gc
+    import multiprocessing
+    import multiprocessing.connection
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import _ExecutorManagerThread
+
+    import numpy as np
+
+    from ibtui.config import InfoConfig
+    from ibtui.engine.pipeline import PendingSnapshot, SnapshotPipeline
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    gate, held = threading.Event(), threading.Event()
+    real_wait = multiprocessing.connection.wait
+
+    def gated_wait(*args, **kwargs):
+        if isinstance(threading.current_thread(), _ExecutorManagerThread):
+            held.set()
+            gate.wait()
+        return real_wait(*args, **kwargs)
+
+    control = RunControl()
+    pipeline = SnapshotPipeline(torch.device("cpu"), control)
+    if pipeline.pool is not None:
+        pipeline.pool.shutdown()
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(time.sleep, 0).result()  # the process and the manager thread are up
+    manager = pool._executor_manager_thread
+    sentinels = [process.sentinel for process in pool._processes.values()]
+    monkeypatch.setattr(multiprocessing.connection, "wait", gated_wait)
+    try:
+        pool.submit(int)  # wakes the manager, which comes back to its wait: held there from now on
+        assert held.wait(120)
+        pipeline.pool, pipeline.workers_during, pipeline.workers_after = pool, 2, 2
+        for epoch in (1, 2):
+            pending = PendingSnapshot([torch.zeros(4, 3)], np.zeros(4, dtype=np.int64), InfoConfig(), lambda e: e, epoch)
+            list(pipeline.submit(pending))
+        futures = [queued.future for queued in pipeline.pending]
+        assert len(futures) == 2 and not any(f.running() or f.done() for f in futures)  # queued, not started
+        control.abort()
+        assert all(isinstance(event, Stopping) for event in pipeline.finish("r"))
+        assert pipeline.dropped and not pipeline.pending
+        cancelled_here = [f for f in futures if f.cancelled()]
+        pipeline.close()
+        del pipeline, pool
+        gc.collect()
+        multiprocessing.connection.wait(sentinels, 120)  # the processes are gone
+    finally:
+        gate.set()  # whatever happened: the manager must not stay held
+    manager.join(120)
+    assert cancelled_here == []  # left to the shutdown
+    assert not manager.is_alive()
+    assert errors == []
+    assert all(f.done() for f in futures)
 
 
 def test_unavailable_cuda_is_a_config_error():

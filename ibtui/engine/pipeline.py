@@ -248,9 +248,16 @@ class SnapshotPipeline:
             try:
                 event = self._next(lambda: self.control.abort_requested)
             except StopRequested:
-                for queued in self.pending:
-                    if queued.future is not None:
-                        queued.future.cancel()
+                # The estimates not started are dropped: a thread's cancelled here, a process
+                # pool's left to its shutdown in close(), which cancels them inside the pool's
+                # manager thread. One cancelled from outside stays in that thread's table, and
+                # when the terminated processes break the pool before it is cleared (its
+                # executor already collected, say), CPython 3.11 sets an exception on it and
+                # raises InvalidStateError in that thread.
+                if not isinstance(self.pool, ProcessPoolExecutor):
+                    for queued in self.pending:
+                        if queued.future is not None:
+                            queued.future.cancel()
                 self.pending.clear()
                 self.dropped = True
                 return False
